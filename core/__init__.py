@@ -1,0 +1,24 @@
+"""The engine of backprop-tui: scenarios, backends, optimizers and the :class:`Debugger`.
+
+Nothing here imports Textual, Rich or torch; the torch backend imports torch
+only when it is chosen.
+"""
+
+from .debugger import Debugger, LogEntry
+from .errors import BackendUnavailable, ExpressionError, ScenarioError
+from .records import EpochStats, PhaseRecord, StepStats, UpdateRow
+from .scenario import Scenario, load_scenario
+
+__all__ = [
+    "BackendUnavailable",
+    "Debugger",
+    "EpochStats",
+    "ExpressionError",
+    "LogEntry",
+    "PhaseRecord",
+    "Scenario",
+    "ScenarioError",
+    "StepStats",
+    "UpdateRow",
+    "load_scenario",
+]

@@ -1,0 +1,96 @@
+"""What a backend must do: one training step, piece by piece, keeping every intermediate."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..optimizers import ArrayModule
+
+Array = Any  # the backend's own array type
+
+
+class Backend(ABC):
+    """Holds the parameters and the current step's intermediates, in backend arrays.
+
+    The debugger calls, for one step: ``begin`` (input), ``forward_layer(i)`` for
+    each layer, ``compute_loss``, ``backward_layer(i)`` from the last layer down,
+    then ``set_params`` with the optimizer's result. Per layer ``i`` the backend
+    keeps ``z[i]``, ``a[i]`` (batch, units) and after backward ``dL_da[i]``,
+    ``dL_dz[i]`` (batch, units) and ``grads[param]``; ``a_prev(i)`` is the input
+    of layer ``i``. Nothing is copied to the host unless ``to_host`` is called.
+    """
+
+    name: str
+    device: str
+    dtype: str
+    xp: ArrayModule
+
+    def __init__(self) -> None:
+        self.params: dict[str, Array] = {}
+        self.x: Array = None
+        self.y: Array = None
+        self.z: list[Array] = []
+        self.a: list[Array] = []
+        self.dL_da: list[Array] = []
+        self.dL_dz: list[Array] = []
+        self.grads: dict[str, Array] = {}
+        self.loss_value: float | None = None
+
+    # moving data -------------------------------------------------------------
+    @abstractmethod
+    def to_host(self, array: Array) -> NDArray[Any]:
+        """A NumPy copy (or view, for NumPy) of a backend array."""
+
+    @abstractmethod
+    def from_host(self, array: NDArray[Any]) -> Array:
+        """A backend array in this backend's dtype and device."""
+
+    def set_params(self, params: dict[str, Array]) -> None:
+        self.params = dict(params)
+
+    def params_host(self) -> dict[str, NDArray[Any]]:
+        return {k: self.to_host(v) for k, v in self.params.items()}
+
+    def clone(self, array: Array) -> Array:
+        """An independent copy on the same device (for history snapshots)."""
+        return array.copy()
+
+    # one step ----------------------------------------------------------------
+    def begin(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> None:
+        """The input phase: take a batch and forget the previous step's intermediates."""
+        n = len(self.z_slots())
+        self.x = self.from_host(x)
+        self.y = self.from_host(y)
+        self.z = [None] * n
+        self.a = [None] * n
+        self.dL_da = [None] * n
+        self.dL_dz = [None] * n
+        self.grads = {}
+        self.loss_value = None
+
+    @abstractmethod
+    def z_slots(self) -> list[str]:
+        """Layer names, in order."""
+
+    def a_prev(self, i: int) -> Array:
+        return self.x if i == 0 else self.a[i - 1]
+
+    @abstractmethod
+    def forward_layer(self, i: int) -> None:
+        """Compute and keep ``z[i]`` and ``a[i]`` from ``a_prev(i)``."""
+
+    @abstractmethod
+    def compute_loss(self) -> float:
+        """The loss of the kept output; keep dL/da (and dL/dz when fused) of the output."""
+
+    @abstractmethod
+    def backward_layer(self, i: int) -> None:
+        """Fill ``dL_dz[i]``, the gradients of layer ``i``'s parameters and ``dL_da[i - 1]``."""
+
+    @abstractmethod
+    def predict(self, x: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[Any]]:
+        """The last layer's ``z`` and ``a`` for inputs ``x``, on the host, keeping nothing."""

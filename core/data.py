@@ -1,0 +1,428 @@
+"""Data sets: inline arrays, files (.csv, .npy, .npz without pickle) and generators."""
+
+from __future__ import annotations
+
+import csv
+import math
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import glyphs
+from .errors import ScenarioError
+from .yamlio import Located
+
+F64 = NDArray[np.float64]
+
+DATA_KEYS = (
+    "generator",
+    "inline",
+    "file",
+    "labels",
+    "target",
+    "n",
+    "noise",
+    "classes",
+    "size",
+    "factor",
+    "validation_split",
+)
+# What each generator accepts besides validation_split.
+GENERATOR_KEYS: dict[str, tuple[str, ...]] = {
+    "xor": ("n", "noise"),
+    "and": ("n", "noise"),
+    "or": ("n", "noise"),
+    "circles": ("n", "noise", "factor"),
+    "moons": ("n", "noise"),
+    "spirals": ("n", "noise", "classes"),
+    "blobs": ("n", "noise", "classes"),
+    "sine": ("n", "noise"),
+    "glyphs": ("n", "noise", "size"),
+}
+CLASSIFICATION_LOSSES = (
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Training and validation arrays, in float64 on the host.
+
+    x_*: (samples, inputs); y_*: (samples, units), one-hot for class labels.
+    """
+
+    x_train: F64
+    y_train: F64
+    x_val: F64
+    y_val: F64
+    source: str
+    classes: int | None = None  # number of classes when labels were class ids
+
+    @property
+    def has_validation(self) -> bool:
+        return len(self.x_val) > 0
+
+
+def _truth_table(op: Callable[[Any, Any], Any]) -> Callable[..., tuple[F64, F64]]:
+    def make(rng: np.random.Generator, n: int | None = None, noise: float = 0.0) -> tuple[F64, F64]:
+        corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+        if n is None:
+            x = corners
+        else:
+            x = corners[rng.integers(0, 4, n)]
+        y = op(x[:, 0] > 0.5, x[:, 1] > 0.5).astype(np.float64)[:, None]
+        if noise:
+            x = x + noise * rng.standard_normal(x.shape)
+        return x, y
+
+    return make
+
+
+def _circles(
+    rng: np.random.Generator, n: int = 200, noise: float = 0.05, factor: float = 0.5
+) -> tuple[F64, F64]:
+    labels = rng.integers(0, 2, n)
+    angle = rng.uniform(0, 2 * math.pi, n)
+    radius = np.where(labels == 1, factor, 1.0)
+    x = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+    x += noise * rng.standard_normal(x.shape)
+    return x, labels.astype(np.float64)[:, None]
+
+
+def _moons(rng: np.random.Generator, n: int = 200, noise: float = 0.1) -> tuple[F64, F64]:
+    labels = rng.integers(0, 2, n)
+    t = rng.uniform(0, math.pi, n)
+    x = np.where(
+        labels[:, None] == 0,
+        np.stack([np.cos(t), np.sin(t)], axis=1),
+        np.stack([1 - np.cos(t), 0.5 - np.sin(t)], axis=1),
+    )
+    x += noise * rng.standard_normal(x.shape)
+    return x, labels.astype(np.float64)[:, None]
+
+
+def _spirals(
+    rng: np.random.Generator, n: int = 300, noise: float = 0.1, classes: int = 2
+) -> tuple[F64, F64]:
+    labels = rng.integers(0, classes, n)
+    t = rng.uniform(0.0, 1.0, n)
+    angle = 4.0 * t + labels * (2 * math.pi / classes)
+    x = np.stack([t * np.cos(angle), t * np.sin(angle)], axis=1)
+    x += noise * 0.2 * rng.standard_normal(x.shape)
+    ids = labels.astype(np.float64)
+    return x, ids[:, None] if classes == 2 else ids
+
+
+def _blobs(
+    rng: np.random.Generator, n: int = 300, noise: float = 1.0, classes: int = 3
+) -> tuple[F64, F64]:
+    centres = rng.uniform(-5, 5, (classes, 2))
+    labels = rng.integers(0, classes, n)
+    x = centres[labels] + noise * rng.standard_normal((n, 2))
+    ids = labels.astype(np.float64)
+    return x, ids[:, None] if classes == 2 else ids
+
+
+def _sine(rng: np.random.Generator, n: int = 200, noise: float = 0.05) -> tuple[F64, F64]:
+    x = rng.uniform(-math.pi, math.pi, (n, 1))
+    return x, np.sin(x) + noise * rng.standard_normal(x.shape)
+
+
+def _glyphs(
+    rng: np.random.Generator, n: int = 2000, noise: float = 0.1, size: int = 28
+) -> tuple[F64, F64]:
+    x, labels = glyphs.draw(rng, n, size=size, noise=noise)
+    return x.reshape(n, -1), labels.astype(np.float64)
+
+
+GENERATORS: dict[str, Callable[..., tuple[F64, F64]]] = {
+    "xor": _truth_table(np.logical_xor),
+    "and": _truth_table(np.logical_and),
+    "or": _truth_table(np.logical_or),
+    "circles": _circles,
+    "moons": _moons,
+    "spirals": _spirals,
+    "blobs": _blobs,
+    "sine": _sine,
+    "glyphs": _glyphs,
+}
+
+
+def _fail(doc: Located, path: str, message: str) -> ScenarioError:
+    return doc.error(path, message)
+
+
+def _generate(doc: Located, spec: dict[str, Any], seed: int) -> tuple[F64, F64, str]:
+    from .scenario import _Reader  # the typed reads live with the rest of validation
+
+    r = _Reader(doc)
+    name = r.choice(spec["generator"], "data.generator", tuple(GENERATORS))
+    allowed = GENERATOR_KEYS[name]
+    kwargs: dict[str, Any] = {}
+    for key in ("n", "noise", "classes", "size", "factor"):
+        if key not in spec:
+            continue
+        path = f"data.{key}"
+        if key not in allowed:
+            raise _fail(
+                doc, path, f"the {name} generator takes no '{key}'; it takes {', '.join(allowed)}"
+            )
+        if key == "n":
+            kwargs[key] = r.integer(spec[key], path, minimum=1)
+            if kwargs[key] > 1_000_000:
+                raise _fail(doc, path, "at most 1,000,000 samples can be generated")
+        elif key == "classes":
+            kwargs[key] = r.integer(spec[key], path, minimum=2)
+        elif key == "size":
+            kwargs[key] = r.integer(spec[key], path)
+            if kwargs[key] not in glyphs.SIZES:
+                raise _fail(
+                    doc, path, f"glyphs come in sizes {' and '.join(map(str, glyphs.SIZES))}"
+                )
+        else:
+            kwargs[key] = r.number(spec[key], path, low=0.0)
+    x, y = GENERATORS[name](np.random.default_rng([seed, 1]), **kwargs)
+    return x, y, f"generator {name}"
+
+
+def _load_npy(path: Path, doc: Located, key: str) -> F64:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        if "pickle" in str(err).lower():
+            raise _fail(
+                doc, key, f"{path.name} holds Python objects; save plain numeric arrays"
+            ) from None
+        raise _fail(doc, key, f"{path.name} is not a readable .npy file") from None
+    except OSError:
+        raise _fail(doc, key, f"{path.name} is not a readable .npy file") from None
+    return _numeric(array, doc, key, path.name)
+
+
+def _numeric(array: Any, doc: Located, key: str, what: str) -> F64:
+    try:
+        out = np.asarray(array, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _fail(doc, key, f"{what} must hold numbers only") from None
+    if out.dtype == object:
+        raise _fail(doc, key, f"{what} must hold numbers only")
+    return out
+
+
+def _load_file(doc: Located, spec: dict[str, Any], base_dir: Path) -> tuple[F64, F64, str]:
+    from .scenario import _Reader
+
+    r = _Reader(doc)
+    name = r.text(spec["file"], "data.file")
+    path = (base_dir / name).resolve()
+    if not path.is_file():
+        raise _fail(
+            doc, "data.file", f"{name} does not exist next to the scenario ({path}); check the path"
+        )
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        target = spec.get("target")
+        if target is None:
+            raise _fail(doc, "data", "a .csv file needs target: naming the label column or columns")
+        targets = [target] if isinstance(target, str) else target
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            raise _fail(doc, "data.target", "expected a column name or a list of column names")
+        try:
+            with path.open(newline="", encoding="utf-8") as handle:
+                rows = list(csv.reader(handle))
+        except (OSError, UnicodeDecodeError):
+            raise _fail(doc, "data.file", f"{name} is not a readable UTF-8 .csv file") from None
+        if len(rows) < 2:
+            raise _fail(doc, "data.file", f"{name} needs a header row and at least one row of data")
+        header = [h.strip() for h in rows[0]]
+        for t in targets:
+            if t not in header:
+                raise _fail(
+                    doc,
+                    "data.target",
+                    f"{name} has no column '{t}'; its columns are {', '.join(header)}",
+                )
+        try:
+            table = np.array(
+                [[float(cell) for cell in row] for row in rows[1:] if row], dtype=np.float64
+            )
+        except ValueError:
+            raise _fail(doc, "data.file", f"{name} has a cell that is not a number") from None
+        if table.ndim != 2 or table.shape[1] != len(header):
+            raise _fail(doc, "data.file", f"every row of {name} must have {len(header)} cells")
+        y_cols = [header.index(t) for t in targets]
+        x_cols = [i for i in range(len(header)) if i not in y_cols]
+        return table[:, x_cols], table[:, y_cols], name
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                keys = set(archive.files)
+                if not {"x", "y"} <= keys:
+                    raise _fail(
+                        doc,
+                        "data.file",
+                        f"{name} must hold arrays named x and y; it holds {', '.join(sorted(keys)) or 'none'}",
+                    )
+                x = _numeric(archive["x"], doc, "data.file", f"{name}: x")
+                y = _numeric(archive["y"], doc, "data.file", f"{name}: y")
+        except ScenarioError:
+            raise
+        except ValueError:
+            raise _fail(
+                doc, "data.file", f"{name} holds Python objects; save plain numeric arrays"
+            ) from None
+        except (OSError, zipfile.BadZipFile):
+            raise _fail(doc, "data.file", f"{name} is not a readable .npz file") from None
+        return x, y, name
+    if suffix == ".npy":
+        if "labels" not in spec:
+            raise _fail(
+                doc,
+                "data",
+                "a .npy file holds the inputs only; add labels: with the .npy of labels",
+            )
+        x = _load_npy(path, doc, "data.file")
+        label_name = r.text(spec["labels"], "data.labels")
+        label_path = (base_dir / label_name).resolve()
+        if not label_path.is_file():
+            raise _fail(
+                doc,
+                "data.labels",
+                f"{label_name} does not exist next to the scenario; check the path",
+            )
+        return x, _load_npy(label_path, doc, "data.labels"), name
+    raise _fail(
+        doc,
+        "data.file",
+        f"cannot read {suffix or 'files without a suffix'}; use .csv, .npy or .npz",
+    )
+
+
+def _labels(doc: Located, y: F64, n: int, units: int, loss: str) -> tuple[F64, int | None]:
+    """Shape labels as (samples, units): class ids become one-hot rows."""
+    where = "data"
+    if y.ndim == 2 and y.shape[1] == 1 and units > 1:
+        y = y[:, 0]
+    if y.ndim == 1:
+        if units == 1:
+            return y[:, None], None
+        if loss in CLASSIFICATION_LOSSES:
+            ids = y
+            if not np.all(ids == np.round(ids)) or ids.min() < 0:
+                raise _fail(doc, where, "class labels must be whole numbers from 0 up")
+            top = int(ids.max())
+            if top >= units:
+                raise _fail(
+                    doc,
+                    "model.layers",
+                    f"the labels go up to class {top} but the last layer has {units} units; "
+                    f"give it {top + 1} units",
+                )
+            one_hot = np.zeros((n, units))
+            one_hot[np.arange(n), ids.astype(int)] = 1.0
+            return one_hot, units
+        raise _fail(
+            doc,
+            where,
+            f"the labels have 1 column but the last layer has {units} units; make them match",
+        )
+    if y.ndim != 2:
+        raise _fail(doc, where, f"labels must be a list or a table, got {y.ndim} dimensions")
+    if y.shape[1] != units:
+        raise _fail(
+            doc,
+            where,
+            f"the labels have {y.shape[1]} columns but the last layer has {units} units; make them match",
+        )
+    return y, None
+
+
+def load_dataset(
+    doc: Located,
+    raw: Any,
+    base_dir: Path,
+    seed: int,
+    inputs: int,
+    units: int,
+    loss: str,
+) -> Dataset:
+    """Read the ``data:`` block and fit its arrays to the model's input and output widths."""
+    from .scenario import _Reader
+
+    r = _Reader(doc)
+    spec = r.mapping(raw, "data", DATA_KEYS)
+    sources = [k for k in ("generator", "inline", "file") if k in spec]
+    if len(sources) != 1:
+        raise _fail(doc, "data", "give exactly one of generator:, inline: or file:")
+    if sources[0] != "generator":
+        for key in ("n", "noise", "classes", "size", "factor"):
+            if key in spec:
+                raise _fail(doc, f"data.{key}", f"'{key}' applies to generators only; remove it")
+    if sources[0] == "generator":
+        x, y, source = _generate(doc, spec, seed)
+    elif sources[0] == "inline":
+        block = r.mapping(spec["inline"], "data.inline", ("x", "y"), ("x", "y"))
+        x = _numeric_list(doc, block["x"], "data.inline.x")
+        y = _numeric_list(doc, block["y"], "data.inline.y")
+        source = "inline"
+    else:
+        x, y, source = _load_file(doc, spec, base_dir)
+    x_path = "data.inline.x" if sources[0] == "inline" else "data"
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise _fail(
+            doc, x_path, f"inputs must be a table of samples × features, got {x.ndim} dimensions"
+        )
+    n = x.shape[0]
+    if n == 0:
+        raise _fail(doc, x_path, "the data set is empty; give at least one sample")
+    if x.shape[1] != inputs:
+        raise _fail(
+            doc,
+            "model.inputs",
+            f"the data has {x.shape[1]} input features but model.inputs is {inputs}; make them match",
+        )
+    if y.shape[0] != n:
+        raise _fail(
+            doc, x_path, f"there are {n} input rows but {y.shape[0]} labels; give one label per row"
+        )
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise _fail(doc, x_path, "the data holds NaN or infinite values; clean them out")
+    y, classes = _labels(doc, y, n, units, loss)
+    if loss in CLASSIFICATION_LOSSES and (y.min() < 0 or y.max() > 1):
+        raise _fail(
+            doc,
+            "loss",
+            f"{loss} needs labels between 0 and 1; use mean_squared_error for other targets",
+        )
+    split = r.number(spec.get("validation_split", 0.0), "data.validation_split", low=0.0, high=0.9)
+    n_val = int(n * split)
+    if split and n_val == 0:
+        raise _fail(doc, "data.validation_split", f"{split} of {n} samples is less than one sample")
+    cut = n - n_val
+    return Dataset(
+        x_train=np.ascontiguousarray(x[:cut]),
+        y_train=np.ascontiguousarray(y[:cut]),
+        x_val=np.ascontiguousarray(x[cut:]),
+        y_val=np.ascontiguousarray(y[cut:]),
+        source=source,
+        classes=classes,
+    )
+
+
+def _numeric_list(doc: Located, value: Any, path: str) -> F64:
+    if not isinstance(value, list) or not value:
+        raise _fail(doc, path, "expected a non-empty list of rows of numbers")
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _fail(doc, path, "expected rows of numbers, all of the same length") from None
+    return array

@@ -1,0 +1,542 @@
+"""The :class:`Debugger`: one training run, advanced a phase, a layer, a batch or an epoch at a time."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import initializers, losses, metrics, optimizers
+from .backends import Backend, make_backend
+from .history import History, Snapshot
+from .records import EpochStats, HostArrays, PhaseRecord, StepStats, UpdateRow
+from .scenario import Scenario
+
+Granularity = Literal["phase", "layer", "batch", "epoch"]
+GRANULARITIES = ("phase", "layer", "batch", "epoch")
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """A line of the debugger's log: an event, a warning or a breakpoint hit."""
+
+    step: int
+    level: Literal["info", "warning", "error", "break"]
+    text: str
+    layer: str | None = None
+    kind: str = "event"
+
+
+def initial_params(scenario: Scenario) -> dict[str, NDArray[np.float64]]:
+    """The starting weights in float64, drawn once with NumPy from the scenario's seed."""
+    rng = np.random.default_rng([scenario.seed, 0])
+    params: dict[str, NDArray[np.float64]] = {}
+    for layer in scenario.layers:
+        shape = (layer.inputs, layer.units)
+        kernel_init = layer.kernel_initializer
+        drawn = initializers.initialize(kernel_init.name, shape, rng, kernel_init.options)
+        params[f"{layer.name}.kernel"] = layer.kernel if layer.kernel is not None else drawn
+        if layer.use_bias:
+            bias_init = layer.bias_initializer
+            drawn_b = initializers.initialize(
+                bias_init.name, (layer.units,), rng, bias_init.options
+            )
+            params[f"{layer.name}.bias"] = layer.bias if layer.bias is not None else drawn_b
+    return params
+
+
+def epoch_order(scenario: Scenario, epoch: int) -> NDArray[np.int64]:
+    """The order the training samples are visited in during ``epoch`` (0-based)."""
+    n = len(scenario.data.x_train)
+    if not scenario.training.shuffle:
+        return np.arange(n)
+    return np.random.default_rng([scenario.seed, 2, epoch]).permutation(n)
+
+
+@dataclass(frozen=True, eq=False)
+class _UpdateSource:
+    """One parameter's update, as host arrays of the parameter's shape."""
+
+    value: NDArray[Any]
+    grad: NDArray[Any]
+    change: NDArray[Any]
+    new: NDArray[Any]
+    terms: dict[str, NDArray[Any]]
+
+
+class Debugger:
+    """Owns a training run and advances it step by step, keeping what each phase computed.
+
+    ``phase`` is the phase most recently completed (a fresh run stands where a
+    finished step does, at ``"update"``, and the next phase is ``"input"``).
+    ``loss`` and ``grads`` belong to the most recent forward and backward pass,
+    so after a whole step they describe the weights before its update, while
+    ``params`` holds the weights after it.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        backend: str = "numpy",
+        device: str = "cpu",
+        dtype: str = "float64",
+        history_mb: float = 256.0,
+    ) -> None:
+        self.scenario = scenario
+        self.backend: Backend = make_backend(
+            backend, scenario, initial_params(scenario), dtype, device
+        )
+        self.dtype = dtype
+        self.layer_names = [layer.name for layer in scenario.layers]
+        self.opt_state = optimizers.init(scenario.optimizer, self.backend.params, self.backend.xp)
+        self.history = History(int(history_mb * 1024 * 1024))
+        self.log: list[LogEntry] = []
+        self.step_history: list[StepStats] = []
+        self.epoch_history: list[EpochStats] = []
+        self.listeners: list[Callable[[Debugger], None]] = []
+        self.phase: str = "update"
+        self.layer_index: int | None = None  # last layer done inside forward/backward
+        self.step_index = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.records: list[PhaseRecord] = []  # this step's records, in order
+        self._order = epoch_order(scenario, 0)
+        self._batch_indices: NDArray[np.int64] = np.arange(0)
+        self._batch_metrics: dict[str, float] = {}
+        self._pending: dict[str, optimizers.ParamUpdate] | None = None
+        self._pending_state: optimizers.OptState | None = None
+        self._last_update: PhaseRecord | None = None
+        self._epoch_sums: dict[str, float] = {}
+        self._epoch_count = 0
+        self._grads: dict[str, Any] = {}
+        self._loss: float | None = None
+
+    # ------------------------------------------------------------------ views
+    @property
+    def params(self) -> dict[str, NDArray[Any]]:
+        """Every parameter as a host array, in layer order."""
+        return self.backend.params_host()
+
+    @property
+    def grads(self) -> dict[str, NDArray[Any]]:
+        """The gradients of the most recent backward pass (empty before the first)."""
+        return {k: self.backend.to_host(v) for k, v in self._grads.items()}
+
+    @property
+    def loss(self) -> float | None:
+        """The loss of the most recent forward pass."""
+        return self._loss
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Metrics of the most recent forward pass."""
+        return dict(self._batch_metrics)
+
+    @property
+    def next_phase(self) -> str:
+        if self.phase == "update":
+            return "input"
+        if self.phase in ("forward", "backward") and not self._pass_done():
+            return self.phase
+        return {"input": "forward", "forward": "loss", "loss": "backward", "backward": "update"}[
+            self.phase
+        ]
+
+    @property
+    def total_steps(self) -> int:
+        return self.scenario.training.epochs * self.scenario.steps_per_epoch()
+
+    @property
+    def finished(self) -> bool:
+        """True once the scenario's epochs are done (stepping on is still allowed)."""
+        return self.epoch >= self.scenario.training.epochs and self.phase == "update"
+
+    @property
+    def last_record(self) -> PhaseRecord | None:
+        return self.records[-1] if self.records else None
+
+    def record_of(self, phase: str, layer_index: int | None = None) -> PhaseRecord | None:
+        """This step's record of ``phase`` (for forward/backward, of that layer)."""
+        for record in reversed(self.records):
+            if record.phase == phase and (layer_index is None or record.layer_index == layer_index):
+                return record
+        if phase == "update" and self.phase != "update":
+            return None
+        return self._last_update if phase == "update" else None
+
+    def layer_arrays(self, i: int) -> dict[str, NDArray[Any]]:
+        """What this step has so far for layer ``i``: a_prev, z, a, dL_da, dL_dz and gradients."""
+        b = self.backend
+        out: dict[str, NDArray[Any]] = {}
+        if b.x is None:
+            return out
+        if b.z and b.z[i] is not None:
+            out["a_prev"] = b.to_host(b.a_prev(i))
+            out["z"] = b.to_host(b.z[i])
+            out["a"] = b.to_host(b.a[i])
+        for key, store in (("dL_da", b.dL_da), ("dL_dz", b.dL_dz)):
+            if store and store[i] is not None:
+                out[key] = b.to_host(store[i])
+        for name in self.scenario.layers[i].param_names:
+            if name in b.grads:
+                out[name] = b.to_host(b.grads[name])
+        return out
+
+    # --------------------------------------------------------------- stepping
+    def step(self, granularity: Granularity = "phase") -> PhaseRecord:
+        """Advance by one phase, layer, batch or epoch; return the last record made."""
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"unknown step size {granularity!r}; use one of {GRANULARITIES}")
+        record = self._advance()
+        if granularity == "layer":
+            return record
+        if granularity == "phase":
+            while self.phase in ("forward", "backward") and not self._pass_done():
+                record = self._advance()
+            return record
+        while self.phase != "update":
+            record = self._advance()
+        if granularity == "epoch":
+            while self.batch_in_epoch != 0:
+                record = self.step("batch")
+        return record
+
+    def run(self, steps: int, stop: Callable[[Debugger], bool] | None = None) -> int:
+        """Finish the current step, then take up to ``steps`` more; stop early when ``stop`` says."""
+        done = 0
+        if self.phase != "update":
+            self.step("batch")
+            done += 1
+        while done < steps:
+            if stop is not None and stop(self):
+                break
+            self.step("batch")
+            done += 1
+        return done
+
+    def _pass_done(self) -> bool:
+        last = len(self.layer_names) - 1
+        if self.phase == "forward":
+            return self.layer_index == last
+        if self.phase == "backward":
+            return self.layer_index == 0
+        return True
+
+    def _advance(self) -> PhaseRecord:
+        nxt = self.next_phase
+        if nxt == "input":
+            record = self._input()
+        elif nxt == "forward":
+            i = 0 if self.phase != "forward" else (self.layer_index or 0) + 1
+            record = self._forward(i)
+        elif nxt == "loss":
+            record = self._compute_loss()
+        elif nxt == "backward":
+            last = len(self.layer_names) - 1
+            i = last if self.phase != "backward" else (self.layer_index or 0) - 1
+            record = self._backward(i)
+        else:
+            record = self._update()
+        self.records.append(record)
+        for listener in self.listeners:
+            listener(self)
+        return record
+
+    def _record(self, phase: str, **kwargs: Any) -> PhaseRecord:
+        arrays = kwargs.pop("arrays", {})
+        return PhaseRecord(
+            phase=phase,
+            step_index=self.step_index,
+            epoch=self.epoch,
+            arrays=HostArrays(arrays, self.backend.to_host),
+            **kwargs,
+        )
+
+    def _input(self) -> PhaseRecord:
+        self.history.push(self._snapshot())
+        size = self.scenario.training.batch_size
+        start = self.batch_in_epoch * size
+        self._batch_indices = self._order[start : start + size]
+        data = self.scenario.data
+        self.backend.begin(data.x_train[self._batch_indices], data.y_train[self._batch_indices])
+        self.records = []
+        self._pending = None
+        self.phase, self.layer_index = "input", None
+        return self._record(
+            "input",
+            arrays={"x": self.backend.x, "y": self.backend.y, "indices": self._batch_indices},
+        )
+
+    def _forward(self, i: int) -> PhaseRecord:
+        self.backend.forward_layer(i)
+        self.phase, self.layer_index = "forward", i
+        b = self.backend
+        return self._record(
+            "forward",
+            layer_index=i,
+            layer_name=self.layer_names[i],
+            arrays={"a_prev": b.a_prev(i), "z": b.z[i], "a": b.a[i]},
+            complete=i == len(self.layer_names) - 1,
+        )
+
+    def _compute_loss(self) -> PhaseRecord:
+        b = self.backend
+        self._loss = b.compute_loss()
+        names = self.scenario.metrics
+        if names:
+            self._batch_metrics = metrics.compute(names, b.to_host(b.y), b.to_host(b.a[-1]))
+        else:
+            self._batch_metrics = {}
+        self.phase, self.layer_index = "loss", None
+        return self._record(
+            "loss",
+            loss=self._loss,
+            metrics=dict(self._batch_metrics),
+            arrays={"y_pred": b.a[-1], "y_true": b.y, "dL_da": b.dL_da[-1]},
+        )
+
+    def _backward(self, i: int) -> PhaseRecord:
+        b = self.backend
+        b.backward_layer(i)
+        self.phase, self.layer_index = "backward", i
+        layer = self.scenario.layers[i]
+        arrays = {"dL_da": b.dL_da[i], "dL_dz": b.dL_dz[i]}
+        arrays.update({name: b.grads[name] for name in layer.param_names})
+        if i == 0:
+            self._grads = dict(b.grads)
+        return self._record(
+            "backward", layer_index=i, layer_name=layer.name, arrays=arrays, complete=i == 0
+        )
+
+    def pending_update(self) -> dict[str, optimizers.ParamUpdate] | None:
+        """The changes the optimizer will apply, once the backward pass is complete."""
+        if self.phase != "backward" or not self._pass_done():
+            return None
+        if self._pending is None:
+            self._pending, self._pending_state = optimizers.update(
+                self.scenario.optimizer,
+                self.opt_state,
+                {name: self.backend.grads[name] for name in self.scenario.param_names},
+                self.backend.xp,
+            )
+        return self._pending
+
+    def _update(self) -> PhaseRecord:
+        updates = self.pending_update()
+        assert updates is not None and self._pending_state is not None
+        old = self.backend.params
+        new = optimizers.apply(old, updates)
+        self.backend.set_params(new)
+        self.opt_state = self._pending_state
+        self._pending = self._pending_state = None
+        arrays: dict[str, Any] = {}
+        for name, upd in updates.items():
+            arrays[name] = old[name]
+            arrays[f"{name}.grad"] = self.backend.grads[name]
+            arrays[f"{name}.change"] = upd.change
+            arrays[f"{name}.new"] = new[name]
+            for term, value in upd.terms.items():
+                arrays[f"{name}.{term}"] = value
+        self.phase, self.layer_index = "update", None
+        record = self._record("update", loss=self._loss, arrays=arrays)
+        self._last_update = record
+        self._finish_step()
+        return record
+
+    def _finish_step(self) -> None:
+        loss = self._loss if self._loss is not None else math.nan
+        stats = StepStats(self.step_index, self.epoch, loss, dict(self._batch_metrics))
+        self.step_history.append(stats)
+        n = len(self._batch_indices)
+        self._epoch_count += n
+        self._epoch_sums["loss"] = self._epoch_sums.get("loss", 0.0) + loss * n
+        for key, value in self._batch_metrics.items():
+            self._epoch_sums[key] = self._epoch_sums.get(key, 0.0) + value * n
+        self.step_index += 1
+        self.batch_in_epoch += 1
+        if self.batch_in_epoch * self.scenario.training.batch_size >= len(self._order):
+            self._finish_epoch()
+
+    def _finish_epoch(self) -> None:
+        count = max(self._epoch_count, 1)
+        means = {k: v / count for k, v in self._epoch_sums.items()}
+        val_loss, val_metrics = self.evaluate("validation")
+        self.epoch_history.append(
+            EpochStats(
+                epoch=self.epoch,
+                loss=means.pop("loss", math.nan),
+                metrics=means,
+                val_loss=val_loss,
+                val_metrics=val_metrics or {},
+            )
+        )
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self._epoch_sums, self._epoch_count = {}, 0
+        self._order = epoch_order(self.scenario, self.epoch)
+
+    def evaluate(
+        self, split: Literal["train", "validation"] = "validation"
+    ) -> tuple[float | None, dict[str, float] | None]:
+        """Loss and metrics of the current weights on a whole split (None when it is empty)."""
+        data = self.scenario.data
+        x, y = (data.x_val, data.y_val) if split == "validation" else (data.x_train, data.y_train)
+        if len(x) == 0:
+            return None, None
+        z, y_pred = (np.asarray(v, dtype=np.float64) for v in self.backend.predict(x))
+        fused = losses.FUSED.get(self.scenario.loss) == self.scenario.layers[-1].activation
+        value = losses.compute(self.scenario.loss, y, y_pred, z, fused).value
+        return value, metrics.compute(self.scenario.metrics, y, y_pred)
+
+    # --------------------------------------------------------------- updates
+    def update_rows(
+        self,
+        param: str,
+        top_k: int | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[UpdateRow]:
+        """Rows of the update table for ``param``.
+
+        Before the update phase (once the backward pass is done) the rows show
+        the pending change; after it, the change just applied. ``top_k`` gives the
+        rows with the largest |change|; otherwise rows in index order from
+        ``offset``, at most ``limit`` of them.
+        """
+        source = self._update_source(param)
+        if source is None:
+            return []
+        value, grad, change, new, terms = (
+            source.value,
+            source.grad,
+            source.change,
+            source.new,
+            source.terms,
+        )
+        flat_change = change.reshape(-1)
+        if top_k is not None:
+            k = min(top_k, flat_change.size)
+            picked = np.argpartition(-np.abs(flat_change), k - 1)[:k] if k else np.arange(0)
+            order = picked[np.argsort(-np.abs(flat_change[picked]), kind="stable")]
+        else:
+            stop = flat_change.size if limit is None else min(flat_change.size, offset + limit)
+            order = np.arange(offset, stop)
+        rows = []
+        for flat in order:
+            index = tuple(int(i) for i in np.unravel_index(int(flat), change.shape))
+            rows.append(
+                UpdateRow(
+                    param=param,
+                    index=index,
+                    value=float(value[index]),
+                    gradient=float(grad[index]),
+                    terms={k: float(v[index]) for k, v in terms.items()},
+                    change=float(change[index]),
+                    new_value=float(new[index]),
+                )
+            )
+        return rows
+
+    def _update_source(self, param: str) -> _UpdateSource | None:
+        pending = self.pending_update()
+        to_host = self.backend.to_host
+        if pending is not None:
+            upd = pending[param]
+            value = to_host(self.backend.params[param])
+            change = to_host(upd.change)
+            terms = {k: to_host(v) for k, v in upd.terms.items()}
+            grad = to_host(self.backend.grads[param])
+            return _UpdateSource(value, grad, change, value + change, terms)
+        record = self._last_update
+        if record is None or self.phase not in ("update", "input") or param not in record.arrays:
+            return None
+        a = record.arrays
+        prefix = f"{param}."
+        terms = {
+            k[len(prefix) :]: v
+            for k, v in a.items()
+            if k.startswith(prefix) and k[len(prefix) :] not in ("grad", "change", "new")
+        }
+        return _UpdateSource(
+            a[param], a[f"{param}.grad"], a[f"{param}.change"], a[f"{param}.new"], terms
+        )
+
+    # ------------------------------------------------------------ time travel
+    def _snapshot(self) -> Snapshot:
+        b = self.backend
+        return Snapshot(
+            step_index=self.step_index,
+            epoch=self.epoch,
+            batch_in_epoch=self.batch_in_epoch,
+            params={k: b.clone(v) for k, v in b.params.items()},
+            opt_step=self.opt_state.step,
+            opt_slots={
+                p: {s: b.clone(v) for s, v in slots.items()}
+                for p, slots in self.opt_state.slots.items()
+            },
+            epoch_sums=dict(self._epoch_sums),
+            epoch_count=self._epoch_count,
+            step_history_len=len(self.step_history),
+            epoch_history_len=len(self.epoch_history),
+        )
+
+    def back(self) -> bool:
+        """Return to the start of the previous training step (or of this one, mid-step).
+
+        Stepping forward again gives the same numbers bit for bit. Returns False
+        when the history holds nothing that far back.
+        """
+        mid_step = self.phase != "update"
+        snap = self.history.pop() if mid_step else self.history.pop_before(self.step_index)
+        if snap is None:
+            return False
+        b = self.backend
+        b.set_params(snap.params)
+        self.opt_state = optimizers.OptState(snap.opt_step, snap.opt_slots)
+        self.step_index, self.epoch, self.batch_in_epoch = (
+            snap.step_index,
+            snap.epoch,
+            snap.batch_in_epoch,
+        )
+        self._epoch_sums, self._epoch_count = dict(snap.epoch_sums), snap.epoch_count
+        del self.step_history[snap.step_history_len :]
+        del self.epoch_history[snap.epoch_history_len :]
+        self._order = epoch_order(self.scenario, self.epoch)
+        self.phase, self.layer_index = "update", None
+        self.records = []
+        self._pending = self._pending_state = None
+        self._last_update = None
+        self._grads, self._loss, self._batch_metrics = {}, None, {}
+        b.x = None
+        self.log.append(
+            LogEntry(
+                self.step_index, "info", f"went back to the start of step {self.step_index + 1}"
+            )
+        )
+        for listener in self.listeners:
+            listener(self)
+        return True
+
+    def set_weight(self, param: str, index: tuple[int, ...], value: float) -> float:
+        """Change one number of a parameter by hand; returns the old value. The log notes it."""
+        host = self.backend.to_host(self.backend.params[param]).copy()
+        old = float(host[index])
+        host[index] = value
+        params = dict(self.backend.params)
+        params[param] = self.backend.from_host(host)
+        self.backend.set_params(params)
+        self._pending = self._pending_state = None
+        where = ", ".join(str(i) for i in index)
+        self.log.append(
+            LogEntry(
+                self.step_index,
+                "info",
+                f"edited {param}[{where}]: {old:.6g} → {value:.6g}",
+                kind="edit",
+            )
+        )
+        return old

@@ -1,0 +1,81 @@
+"""Time travel: what is kept to return to the start of an earlier training step.
+
+Only what cannot be recomputed is kept — parameters, optimizer state, the
+position in the data and the metric accumulators; the data order is derived
+from the seed and the epoch, and the intermediates are recomputed by stepping.
+The oldest snapshots are dropped once the total passes the memory cap.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+
+def _nbytes(array: Any) -> int:
+    n = getattr(array, "nbytes", None)
+    if n is None:  # torch tensors
+        n = array.numel() * array.element_size()
+    return int(n)
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """The state at the start of training step ``step_index`` (0-based)."""
+
+    step_index: int
+    epoch: int
+    batch_in_epoch: int
+    params: dict[str, Any]
+    opt_step: int
+    opt_slots: dict[str, dict[str, Any]]
+    epoch_sums: dict[str, float]
+    epoch_count: int
+    step_history_len: int
+    epoch_history_len: int
+
+    @property
+    def nbytes(self) -> int:
+        total = sum(_nbytes(v) for v in self.params.values())
+        total += sum(_nbytes(v) for slots in self.opt_slots.values() for v in slots.values())
+        return total + 512  # the scalars and dict overhead, roughly
+
+
+class History:
+    """Snapshots in step order, bounded by ``cap_bytes``."""
+
+    def __init__(self, cap_bytes: int) -> None:
+        self.cap_bytes = cap_bytes
+        self._snaps: deque[Snapshot] = deque()
+        self.nbytes = 0
+
+    def push(self, snap: Snapshot) -> None:
+        # A snapshot of a step already held (after going back) replaces it and everything later.
+        while self._snaps and self._snaps[-1].step_index >= snap.step_index:
+            self.nbytes -= self._snaps.pop().nbytes
+        self._snaps.append(snap)
+        self.nbytes += snap.nbytes
+        while len(self._snaps) > 1 and self.nbytes > self.cap_bytes:
+            self.nbytes -= self._snaps.popleft().nbytes
+
+    def pop(self) -> Snapshot | None:
+        """The newest snapshot, removed (it is taken again when its step is redone)."""
+        if not self._snaps:
+            return None
+        snap = self._snaps.pop()
+        self.nbytes -= snap.nbytes
+        return snap
+
+    def pop_before(self, step_index: int) -> Snapshot | None:
+        """The snapshot of the step before ``step_index``, dropping any later ones."""
+        while self._snaps and self._snaps[-1].step_index >= step_index:
+            self.nbytes -= self._snaps.pop().nbytes
+        return self.pop()
+
+    @property
+    def oldest_step(self) -> int | None:
+        return self._snaps[0].step_index if self._snaps else None
+
+    def __len__(self) -> int:
+        return len(self._snaps)

@@ -1,0 +1,111 @@
+"""Immutable records of what each phase computed: what the app draws.
+
+Arrays stay in the backend's memory (on the GPU, say) until a field is read;
+reading converts to a NumPy array on the host and keeps the copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+PHASES = ("input", "forward", "loss", "backward", "update")
+
+
+class HostArrays(Mapping[str, NDArray[Any]]):
+    """A read-only mapping that copies each backend array to the host on first read."""
+
+    def __init__(self, raw: Mapping[str, Any], to_host: Callable[[Any], NDArray[Any]]) -> None:
+        self._raw = dict(raw)
+        self._to_host = to_host
+        self._host: dict[str, NDArray[Any]] = {}
+
+    def __getitem__(self, key: str) -> NDArray[Any]:
+        if key not in self._host:
+            array = self._to_host(self._raw[key])
+            array = np.array(array, copy=True)
+            array.setflags(write=False)
+            self._host[key] = array
+        return self._host[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+@dataclass(frozen=True, eq=False)
+class PhaseRecord:
+    """One finished piece of a training step.
+
+    ``arrays`` holds, by phase:
+    input: ``x`` (batch, inputs), ``y`` (batch, units), ``indices`` (batch,);
+    forward (one layer): ``a_prev`` (batch, inputs), ``z``, ``a`` (batch, units);
+    loss: ``y_pred``, ``y_true``, ``dL_da`` (batch, units);
+    backward (one layer): ``dL_da``, ``dL_dz`` (batch, units) and each parameter's
+    gradient under its name; update: per parameter ``<name>``, ``<name>.change``
+    and ``<name>.new``.
+    """
+
+    phase: str
+    step_index: int
+    epoch: int
+    layer_index: int | None = None
+    layer_name: str | None = None
+    loss: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    arrays: Mapping[str, NDArray[Any]] = field(default_factory=dict)
+    complete: bool = True  # False while a forward or backward pass is half done
+
+    def describe(self) -> str:
+        where = f" {self.layer_name}" if self.layer_name else ""
+        text = f"step {self.step_index + 1} · {self.phase}{where}"
+        if self.loss is not None:
+            text += f" · loss {self.loss:.6g}"
+        return text
+
+
+@dataclass(frozen=True)
+class UpdateRow:
+    """One row of the update table: a single number of one parameter."""
+
+    param: str
+    index: tuple[int, ...]
+    value: float
+    gradient: float
+    terms: Mapping[str, float]
+    change: float
+    new_value: float
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """Loss and metrics of one training step (on its batch, before its update)."""
+
+    step: int
+    epoch: int
+    loss: float
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """Per-epoch averages over the batches, and the validation split after the epoch."""
+
+    epoch: int
+    loss: float
+    metrics: Mapping[str, float]
+    val_loss: float | None = None
+    val_metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, float]:
+        out = {"loss": self.loss, **self.metrics}
+        if self.val_loss is not None:
+            out["val_loss"] = self.val_loss
+            out.update({f"val_{k}": v for k, v in self.val_metrics.items()})
+        return out

@@ -1,0 +1,128 @@
+"""Safe YAML reading that remembers where every value came from.
+
+The file is composed into nodes by PyYAML's ``SafeLoader`` and turned into plain
+Python values here, so each key path (``model.layers[1].units``) keeps the line
+and column it was written at. Aliases are followed, but the number of values
+built is capped, so an alias bomb is refused instead of expanded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import ScenarioError
+
+MAX_BYTES = 16 * 1024 * 1024
+MAX_VALUES = 2_000_000
+
+
+@dataclass
+class Located:
+    """Values read from one YAML file, with the position of every key path."""
+
+    value: Any
+    file: str
+    marks: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: str) -> tuple[int | None, int | None]:
+        """1-based (line, column) of ``path``, or of its nearest written parent."""
+        probe = path
+        while True:
+            if probe in self.marks:
+                return self.marks[probe]
+            if not probe:
+                return (None, None)
+            cut = max(probe.rfind("."), probe.rfind("["))
+            probe = probe[:cut] if cut > 0 else ""
+
+    def error(self, path: str, message: str) -> ScenarioError:
+        line, column = self.where(path)
+        return ScenarioError(message, file=self.file, line=line, column=column, path=path or None)
+
+
+def _child(path: str, key: object) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.count = 0
+        self.marks: dict[str, tuple[int, int]] = {}
+
+    def build(self, node: yaml.Node, path: str) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise ScenarioError(
+                f"the document expands to more than {MAX_VALUES:,} values "
+                "(an alias bomb?); write the data out or move it to a .npz file",
+                file=self.file,
+            )
+        self.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.loader.construct_object(key_node, deep=True)
+                if not isinstance(key, (str, int, float, bool)) or key is None:
+                    raise ScenarioError(
+                        "mapping keys must be plain names",
+                        file=self.file,
+                        line=key_node.start_mark.line + 1,
+                        column=key_node.start_mark.column + 1,
+                        path=path or None,
+                    )
+                key = str(key)
+                if key in out:
+                    raise ScenarioError(
+                        f"the key '{key}' is written twice; keep one",
+                        file=self.file,
+                        line=key_node.start_mark.line + 1,
+                        column=key_node.start_mark.column + 1,
+                        path=_child(path, key),
+                    )
+                child = _child(path, key)
+                self.marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                out[key] = self.build(value_node, child)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, _child(path, i)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+
+def load_yaml(text: str, file: str) -> Located:
+    """Parse ``text`` (the contents of ``file``) safely into plain values with positions."""
+    if len(text) > MAX_BYTES:
+        raise ScenarioError(
+            f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB; "
+            "put large data in a .npz or .csv file and name it under data.file",
+            file=file,
+        )
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ScenarioError("the file is empty; a scenario needs at least model:", file=file)
+        builder = _Builder(loader, file)
+        value = builder.build(node, "")
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        problem = (err.problem or err.context or "cannot be parsed").rstrip(".")
+        line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
+        raise ScenarioError(
+            f"this is not valid YAML: {problem}; check the indentation and quoting there",
+            file=file,
+            line=line,
+            column=column,
+        ) from None
+    except yaml.YAMLError as err:
+        raise ScenarioError(f"this is not valid YAML: {err}", file=file) from None
+    finally:
+        loader.dispose()
+    return Located(value=value, file=file, marks=builder.marks)

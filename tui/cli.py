@@ -1,0 +1,233 @@
+"""The ``backprop-tui`` command: the app, and headless commands for SSH, scripts and CI.
+
+Heavy imports (Textual, torch) are deferred to the commands that need them, so
+``check``, ``run``, ``list`` and ``gradcheck`` never load Textual.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from backprop_tui.core.errors import BackendUnavailable, ExpressionError, ScenarioError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str) -> None:
+    """Print one line to stderr and exit with status 2."""
+    click.echo(f"backprop-tui: {message}", err=True)
+    sys.exit(2)
+
+
+def user_errors(func: F) -> F:
+    """Turn the user's mistakes into one line on stderr and exit status 2, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ScenarioError, BackendUnavailable) as err:
+            fail(str(err))
+        except ExpressionError as err:
+            click.echo(f"backprop-tui: bad breakpoint expression: {err.message}", err=True)
+            click.echo(err.pointer(), err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def engine_options(func: F) -> F:
+    """--backend, --device, --dtype and --seed, shared by every command that trains."""
+    func = click.option("--seed", type=int, default=None, help="Replace the scenario's seed.")(func)
+    func = click.option(
+        "--dtype",
+        type=click.Choice(["float32", "float64"]),
+        default="float64",
+        show_default=True,
+        help="Floating-point precision of the run.",
+    )(func)
+    func = click.option(
+        "--device",
+        default="cpu",
+        show_default=True,
+        help="cpu, cuda, cuda:N or auto (torch backend).",
+    )(func)
+    func = click.option(
+        "--backend",
+        type=click.Choice(["numpy", "torch"]),
+        default="numpy",
+        show_default=True,
+        help="numpy (hand-written reference) or torch (autograd).",
+    )(func)
+    return func
+
+
+def make_debugger(
+    scenario_name: str, backend: str, device: str, dtype: str, seed: int | None, **extra: Any
+) -> Any:
+    from backprop_tui.core import Debugger, load_scenario
+
+    scenario = load_scenario(scenario_name, seed=seed)
+    return Debugger(scenario, backend=backend, device=device, dtype=dtype, **extra)
+
+
+class _DefaultGroup(click.Group):
+    """``backprop-tui SCENARIO`` means ``backprop-tui open SCENARIO``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["open", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="backprop-tui")
+def main() -> None:
+    """A step-through debugger for neural-network training, in the terminal.
+
+    \b
+    backprop-tui SCENARIO          open the debugger (a path or a bundled name)
+    backprop-tui run SCENARIO      train headless and print the result
+    backprop-tui check SCENARIO    validate and print the network summary
+    backprop-tui list              the bundled scenarios
+    """
+
+
+@main.command("open")
+@click.argument("scenario")
+@engine_options
+@click.option(
+    "--fps",
+    type=click.FloatRange(1, 60),
+    default=10.0,
+    show_default=True,
+    help="Screen refreshes per second while continuing.",
+)
+@click.option(
+    "--history-mb",
+    type=click.FloatRange(1, None),
+    default=256.0,
+    show_default=True,
+    help="Memory cap of the step-back history.",
+)
+@user_errors
+def open_(
+    scenario: str,
+    backend: str,
+    device: str,
+    dtype: str,
+    seed: int | None,
+    fps: float,
+    history_mb: float,
+) -> None:
+    """Open the debugger on SCENARIO (a .yaml path or a bundled name such as xor)."""
+    debugger = make_debugger(scenario, backend, device, dtype, seed, history_mb=history_mb)
+    from .app import make_app
+
+    app = make_app(debugger, fps=fps)
+    app.run()
+    sys.exit(app.return_code or 0)
+
+
+@main.command("list")
+def list_() -> None:
+    """List the bundled scenarios with their descriptions."""
+    from backprop_tui.core.scenario import bundled_dir, load_scenario
+
+    for path in sorted(bundled_dir().glob("*.yaml")):
+        try:
+            description = load_scenario(path).description
+        except ScenarioError as err:
+            description = f"(broken: {err})"
+        first = description.split(". ")[0].rstrip(".")
+        click.echo(f"{path.stem:<22} {first}")
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--seed", type=int, default=None, help="Replace the scenario's seed.")
+@user_errors
+def check(scenario: str, seed: int | None) -> None:
+    """Validate SCENARIO and print the network summary."""
+    from backprop_tui.core import load_scenario
+    from backprop_tui.core.summary import summary_lines
+
+    loaded = load_scenario(scenario, seed=seed)
+    for line in summary_lines(loaded):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("scenario")
+@engine_options
+@click.option(
+    "--steps",
+    type=click.IntRange(0, None),
+    default=None,
+    help="Training steps to take (default: all epochs).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@user_errors
+def run(
+    scenario: str,
+    backend: str,
+    device: str,
+    dtype: str,
+    seed: int | None,
+    steps: int | None,
+    as_json: bool,
+) -> None:
+    """Train SCENARIO headless: progress on stderr, the result on stdout."""
+    dbg = make_debugger(scenario, backend, device, dtype, seed)
+    total = dbg.total_steps if steps is None else steps
+    stopped_by = "steps"
+    with click.progressbar(
+        length=total, label=dbg.scenario.name, file=sys.stderr, show_pos=True, show_eta=True
+    ) as bar:
+        for _ in range(total):
+            dbg.step("batch")
+            bar.update(1)
+            if dbg.loss is not None and dbg.loss != dbg.loss:  # NaN
+                stopped_by = "nan"
+                break
+    result = run_summary(dbg, stopped_by)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"steps {result['steps']}  epoch {result['epoch']}  loss {_num(result['loss'])}")
+    for key, value in result.items():
+        if key in ("steps", "epoch", "loss", "stopped_by", "warnings"):
+            continue
+        click.echo(f"{key} {_num(value)}")
+    click.echo(f"stopped by {stopped_by}")
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.6g}"
+
+
+def run_summary(dbg: Any, stopped_by: str) -> dict[str, Any]:
+    """The ``--json`` object: steps, epoch, loss, each metric by its Keras name, stopped_by, warnings."""
+    result: dict[str, Any] = {"steps": dbg.step_index, "epoch": dbg.epoch, "loss": dbg.loss}
+    result.update(dbg.metrics)
+    if dbg.epoch_history:
+        last = dbg.epoch_history[-1].as_dict()
+        for key, value in last.items():
+            if key.startswith("val_"):
+                result[key] = value
+    elif dbg.scenario.data.has_validation:
+        val_loss, val_metrics = dbg.evaluate("validation")
+        result["val_loss"] = val_loss
+        result.update({f"val_{k}": v for k, v in (val_metrics or {}).items()})
+    result["stopped_by"] = stopped_by
+    result["warnings"] = [entry.text for entry in dbg.log if entry.level == "warning"]
+    return result
+
+
+if __name__ == "__main__":
+    main()
