@@ -467,17 +467,16 @@ class Debugger:
 
     # ------------------------------------------------------------ time travel
     def _snapshot(self) -> Snapshot:
-        b = self.backend
+        # No copies: parameters and optimizer slots are replaced, never written in
+        # place (``optimizers.apply`` and ``set_weight`` build new arrays), so
+        # holding references keeps the old values intact.
         return Snapshot(
             step_index=self.step_index,
             epoch=self.epoch,
             batch_in_epoch=self.batch_in_epoch,
-            params={k: b.clone(v) for k, v in b.params.items()},
+            params=dict(self.backend.params),
             opt_step=self.opt_state.step,
-            opt_slots={
-                p: {s: b.clone(v) for s, v in slots.items()}
-                for p, slots in self.opt_state.slots.items()
-            },
+            opt_slots={p: dict(slots) for p, slots in self.opt_state.slots.items()},
             epoch_sums=dict(self._epoch_sums),
             epoch_count=self._epoch_count,
             step_history_len=len(self.step_history),

@@ -18,7 +18,8 @@ class Backend(ABC):
 
     The debugger calls, for one step: ``begin`` (input), ``forward_layer(i)`` for
     each layer, ``compute_loss``, ``backward_layer(i)`` from the last layer down,
-    then ``set_params`` with the optimizer's result. Per layer ``i`` the backend
+    then ``set_params`` with the optimizer's result. Parameters are replaced,
+    never written in place: the history keeps references to old ones. Per layer ``i`` the backend
     keeps ``z[i]``, ``a[i]`` (batch, units) and after backward ``dL_da[i]``,
     ``dL_dz[i]`` (batch, units) and ``grads[param]``; ``a_prev(i)`` is the input
     of layer ``i``. Nothing is copied to the host unless ``to_host`` is called.
@@ -54,10 +55,6 @@ class Backend(ABC):
 
     def params_host(self) -> dict[str, NDArray[Any]]:
         return {k: self.to_host(v) for k, v in self.params.items()}
-
-    def clone(self, array: Array) -> Array:
-        """An independent copy on the same device (for history snapshots)."""
-        return array.copy()
 
     # one step ----------------------------------------------------------------
     def begin(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> None:
