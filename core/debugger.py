@@ -306,8 +306,8 @@ class Debugger:
         layer = self.scenario.layers[i]
         arrays = {"dL_da": b.dL_da[i], "dL_dz": b.dL_dz[i]}
         arrays.update({name: b.grads[name] for name in layer.param_names})
-        if i == 0:
-            self._grads = dict(b.grads)
+        if i == 0:  # layer order, like params, though backward fills them last layer first
+            self._grads = {name: b.grads[name] for name in self.scenario.param_names}
         return self._record(
             "backward", layer_index=i, layer_name=layer.name, arrays=arrays, complete=i == 0
         )
