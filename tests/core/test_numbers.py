@@ -22,7 +22,7 @@ B1 = [0.05, -0.1]
 W2 = [[0.7, -0.5], [-0.6, 0.9]]
 B2 = [0.2, 0.0]
 LR = 0.5
-N, I, J, K = 3, 2, 2, 2  # samples, inputs, hidden units, output units
+N, INPUTS, J, K = 3, 2, 2, 2  # samples, inputs, hidden units, output units
 
 Matrix = list[list[float]]
 
@@ -79,7 +79,7 @@ def backward_from(dz2: Matrix, a1: Matrix) -> dict[str, Any]:
     db2 = [sum(dz2[n][k] for n in range(N)) for k in range(K)]
     da1 = [[sum(dz2[n][k] * W2[j][k] for k in range(K)) for j in range(J)] for n in range(N)]
     dz1 = [[da1[n][j] * a1[n][j] * (1.0 - a1[n][j]) for j in range(J)] for n in range(N)]
-    dW1 = [[sum(X[n][i] * dz1[n][j] for n in range(N)) for j in range(J)] for i in range(I)]
+    dW1 = [[sum(X[n][i] * dz1[n][j] for n in range(N)) for j in range(J)] for i in range(INPUTS)]
     db1 = [sum(dz1[n][j] for n in range(N)) for j in range(J)]
     return {"dW2": dW2, "db2": db2, "da1": da1, "dz1": dz1, "dW1": dW1, "db1": db1}
 
