@@ -94,6 +94,7 @@ def main() -> None:
     backprop-tui SCENARIO          open the debugger (a path or a bundled name)
     backprop-tui run SCENARIO      train headless and print the result
     backprop-tui check SCENARIO    validate and print the network summary
+    backprop-tui gradcheck SCENARIO  backprop against finite differences
     backprop-tui list              the bundled scenarios
     """
 
@@ -227,6 +228,54 @@ def run_summary(dbg: Any, stopped_by: str) -> dict[str, Any]:
     result["stopped_by"] = stopped_by
     result["warnings"] = [entry.text for entry in dbg.log if entry.level == "warning"]
     return result
+
+
+@main.command()
+@click.argument("scenario")
+@engine_options
+@click.option("--layer", default=None, help="Check only this layer's parameters.")
+@click.option(
+    "--steps",
+    type=click.IntRange(0, None),
+    default=0,
+    show_default=True,
+    help="Training steps to take first, so the check runs at trained weights.",
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(1, None),
+    default=64,
+    show_default=True,
+    help="Entries checked per parameter; smaller parameters are checked whole.",
+)
+@click.option(
+    "--eps", type=click.FloatRange(0, None, min_open=True), default=1e-6, show_default=True
+)
+@user_errors
+def gradcheck(
+    scenario: str,
+    backend: str,
+    device: str,
+    dtype: str,
+    seed: int | None,
+    layer: str | None,
+    steps: int,
+    sample: int,
+    eps: float,
+) -> None:
+    """Check backprop against finite differences (float64): a table, exit 1 on failure."""
+    from backprop_tui.core.gradcheck import gradient_check
+
+    dbg = make_debugger(scenario, backend, device, dtype, seed)
+    names = dbg.layer_names
+    if layer is not None and layer not in names:
+        fail(f"--layer: no layer named '{layer}'; the layers are {', '.join(names)}")
+    for _ in range(steps):
+        dbg.step("batch")
+    result = gradient_check(dbg, layer=layer, sample=sample, eps=eps)
+    for line in result.table():
+        click.echo(line)
+    sys.exit(0 if result.passed else 1)
 
 
 if __name__ == "__main__":
