@@ -57,6 +57,14 @@ def epoch_order(scenario: Scenario, epoch: int) -> NDArray[np.int64]:
     return np.random.default_rng([scenario.seed, 2, epoch]).permutation(n)
 
 
+def _read_only(array: NDArray[Any]) -> NDArray[Any]:
+    """A view that cannot be written: host arrays of the NumPy backend are its own arrays,
+    and the history relies on parameters never being written in place."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 @dataclass(frozen=True, eq=False)
 class _UpdateSource:
     """One parameter's update, as host arrays of the parameter's shape."""
@@ -118,13 +126,13 @@ class Debugger:
     # ------------------------------------------------------------------ views
     @property
     def params(self) -> dict[str, NDArray[Any]]:
-        """Every parameter as a host array, in layer order."""
-        return self.backend.params_host()
+        """Every parameter as a read-only host array, in layer order."""
+        return {k: _read_only(v) for k, v in self.backend.params_host().items()}
 
     @property
     def grads(self) -> dict[str, NDArray[Any]]:
         """The gradients of the most recent backward pass (empty before the first)."""
-        return {k: self.backend.to_host(v) for k, v in self._grads.items()}
+        return {k: _read_only(self.backend.to_host(v)) for k, v in self._grads.items()}
 
     @property
     def loss(self) -> float | None:
@@ -184,7 +192,7 @@ class Debugger:
         for name in self.scenario.layers[i].param_names:
             if name in b.grads:
                 out[name] = b.to_host(b.grads[name])
-        return out
+        return {k: _read_only(v) for k, v in out.items()}
 
     # --------------------------------------------------------------- stepping
     def step(self, granularity: Granularity = "phase") -> PhaseRecord:
