@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -495,9 +495,14 @@ class Debugger:
         """Return to the start of the previous training step (or of this one, mid-step).
 
         Stepping forward again gives the same numbers bit for bit. Returns False
-        when the history holds nothing that far back.
+        when the history holds nothing that far back. Between steps, a weight
+        edited by hand since the step ended is restored first, one edit at a time.
         """
         mid_step = self.phase != "update"
+        newest = self.history.newest
+        if not mid_step and newest is not None and newest.edit is not None:
+            self._undo_edit(newest)
+            return True
         snap = self.history.pop() if mid_step else self.history.pop_before(self.step_index)
         if snap is None:
             return False
@@ -528,16 +533,33 @@ class Debugger:
             listener(self)
         return True
 
+    def _undo_edit(self, snap: Snapshot) -> None:
+        self.history.pop()
+        self.backend.set_params(snap.params)
+        self._pending = self._pending_state = None
+        self.log.append(
+            LogEntry(self.step_index, "info", f"undid the edit {snap.edit}", kind="edit")
+        )
+        for listener in self.listeners:
+            listener(self)
+
     def set_weight(self, param: str, index: tuple[int, ...], value: float) -> float:
-        """Change one number of a parameter by hand; returns the old value. The log notes it."""
+        """Change one number of a parameter by hand; returns the old value. The log notes it.
+
+        Between steps the history keeps the weights from before the edit, so
+        ``back()`` undoes it; mid-step, ``back()`` undoes it with the step.
+        """
         host = self.backend.to_host(self.backend.params[param]).copy()
         old = float(host[index])
+        where = ", ".join(str(i) for i in index)
+        if self.phase == "update":
+            edit = f"{param}[{where}]: {old:.6g} → {value:.6g}"
+            self.history.push(replace(self._snapshot(), edit=edit))
         host[index] = value
         params = dict(self.backend.params)
         params[param] = self.backend.from_host(host)
         self.backend.set_params(params)
         self._pending = self._pending_state = None
-        where = ", ".join(str(i) for i in index)
         self.log.append(
             LogEntry(
                 self.step_index,

@@ -34,6 +34,9 @@ class Snapshot:
     epoch_count: int
     step_history_len: int
     epoch_history_len: int
+    # Set for the state just before a weight was edited by hand between steps:
+    # what the edit was ("hidden.kernel[0, 1]: 0.5 → 2"). Undoing the edit restores it.
+    edit: str | None = None
 
     @property
     def nbytes(self) -> int:
@@ -51,8 +54,12 @@ class History:
         self.nbytes = 0
 
     def push(self, snap: Snapshot) -> None:
-        # A snapshot of a step already held (after going back) replaces it and everything later.
-        while self._snaps and self._snaps[-1].step_index >= snap.step_index:
+        # A snapshot of a step already held (after going back) replaces it and everything
+        # later; edits made before that step stay, below it, so they can be undone one by one.
+        while self._snaps and (
+            self._snaps[-1].step_index > snap.step_index
+            or (self._snaps[-1].step_index == snap.step_index and self._snaps[-1].edit is None)
+        ):
             self.nbytes -= self._snaps.pop().nbytes
         self._snaps.append(snap)
         self.nbytes += snap.nbytes
@@ -72,6 +79,10 @@ class History:
         while self._snaps and self._snaps[-1].step_index >= step_index:
             self.nbytes -= self._snaps.pop().nbytes
         return self.pop()
+
+    @property
+    def newest(self) -> Snapshot | None:
+        return self._snaps[-1] if self._snaps else None
 
     @property
     def oldest_step(self) -> int | None:
