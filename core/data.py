@@ -192,6 +192,14 @@ def _generate(doc: Located, spec: dict[str, Any], seed: int) -> tuple[F64, F64, 
     return x, y, f"generator {name}"
 
 
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
 def _load_npy(path: Path, doc: Located, key: str) -> F64:
     try:
         array = np.load(path, allow_pickle=False)
@@ -249,14 +257,28 @@ def _load_file(doc: Located, spec: dict[str, Any], base_dir: Path) -> tuple[F64,
                     "data.target",
                     f"{name} has no column '{t}'; its columns are {', '.join(header)}",
                 )
-        try:
-            table = np.array(
-                [[float(cell) for cell in row] for row in rows[1:] if row], dtype=np.float64
-            )
-        except ValueError:
-            raise _fail(doc, "data.file", f"{name} has a cell that is not a number") from None
-        if table.ndim != 2 or table.shape[1] != len(header):
-            raise _fail(doc, "data.file", f"every row of {name} must have {len(header)} cells")
+        values: list[list[float]] = []
+        for number, row in enumerate(rows[1:], start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise _fail(
+                    doc,
+                    "data.file",
+                    f"line {number} of {name} has {len(row)} cells; every row must have "
+                    f"{len(header)} cells, like the header",
+                )
+            try:
+                values.append([float(cell) for cell in row])
+            except ValueError:
+                bad = next(i for i, cell in enumerate(row) if not _is_number(cell))
+                raise _fail(
+                    doc,
+                    "data.file",
+                    f"line {number} of {name}, column '{header[bad]}': "
+                    f"{row[bad]!r} is not a number",
+                ) from None
+        table = np.array(values, dtype=np.float64).reshape(len(values), len(header))
         y_cols = [header.index(t) for t in targets]
         x_cols = [i for i in range(len(header)) if i not in y_cols]
         return table[:, x_cols], table[:, y_cols], name
@@ -305,9 +327,13 @@ def _load_file(doc: Located, spec: dict[str, Any], base_dir: Path) -> tuple[F64,
     )
 
 
-def _labels(doc: Located, y: F64, n: int, units: int, loss: str) -> tuple[F64, int | None]:
-    """Shape labels as (samples, units): class ids become one-hot rows."""
-    where = "data"
+def _labels(
+    doc: Located, y: F64, n: int, units: int, loss: str, where: str
+) -> tuple[F64, int | None]:
+    """Shape labels as (samples, units): class ids become one-hot rows.
+
+    ``where`` is the key path the labels came from, for errors.
+    """
     if y.ndim == 2 and y.shape[1] == 1 and units > 1:
         y = y[:, 0]
     if y.ndim == 1:
@@ -374,7 +400,11 @@ def load_dataset(
         source = "inline"
     else:
         x, y, source = _load_file(doc, spec, base_dir)
-    x_path = "data.inline.x" if sources[0] == "inline" else "data"
+    # the key paths errors about the inputs and the labels point at
+    x_path = {"inline": "data.inline.x", "file": "data.file"}.get(sources[0], "data")
+    y_path = {"inline": "data.inline.y", "file": "data.file"}.get(sources[0], "data")
+    if "labels" in spec:
+        y_path = "data.labels"
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2:
@@ -396,7 +426,7 @@ def load_dataset(
         )
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise _fail(doc, x_path, "the data holds NaN or infinite values; clean them out")
-    y, classes = _labels(doc, y, n, units, loss)
+    y, classes = _labels(doc, y, n, units, loss, y_path)
     if loss in CLASSIFICATION_LOSSES and (y.min() < 0 or y.max() > 1):
         raise _fail(
             doc,

@@ -240,7 +240,8 @@ class _Reader:
         if array.shape != shape:
             want = " × ".join(str(s) for s in shape)
             got = " × ".join(str(s) for s in array.shape) or "a single number"
-            raise self.fail(path, f"expected shape {want} (inputs × units), got {got}")
+            what = " (inputs × units)" if len(shape) == 2 else " (one per unit)"
+            raise self.fail(path, f"expected shape {want}{what}, got {got}")
         if not np.isfinite(array).all():
             raise self.fail(path, "every number must be finite (no .nan or .inf)")
         return array

@@ -17,6 +17,7 @@ from .errors import ScenarioError
 
 MAX_BYTES = 16 * 1024 * 1024
 MAX_VALUES = 2_000_000
+MAX_DEPTH = 64
 
 
 @dataclass
@@ -49,6 +50,10 @@ def _child(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+# What the safe loader builds: plain scalars, lists and mappings (and !!binary, !!timestamp).
+_PLAIN_TAGS = {tag for tag in yaml.SafeLoader.yaml_constructors if tag is not None}
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
         self.loader = loader
@@ -57,6 +62,15 @@ class _Builder:
         self.marks: dict[str, tuple[int, int]] = {}
 
     def build(self, node: yaml.Node, path: str) -> Any:
+        if node.tag not in _PLAIN_TAGS:
+            raise ScenarioError(
+                f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed; "
+                "scenario files hold plain values",
+                file=self.file,
+                line=node.start_mark.line + 1,
+                column=node.start_mark.column + 1,
+                path=path or None,
+            )
         self.count += 1
         if self.count > MAX_VALUES:
             raise ScenarioError(
@@ -95,6 +109,51 @@ class _Builder:
         return self.loader.construct_object(node, deep=True)
 
 
+def _refuse_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse alias bombs, aliases inside their own anchor and deep nesting, before building.
+
+    An alias is the very node its anchor names, so counting each node once takes
+    time in proportion to the file, not to what the aliases would expand to.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def fail(node: yaml.Node, message: str) -> ScenarioError:
+        mark = node.start_mark
+        return ScenarioError(message, file=file, line=mark.line + 1, column=mark.column + 1)
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise fail(node, "an alias here refers to a value that contains it; remove the loop")
+        if depth > MAX_DEPTH:
+            raise fail(
+                node, f"the values are nested more than {MAX_DEPTH} levels deep; flatten them"
+            )
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        open_nodes.add(key)
+        total = 1
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_VALUES:
+                raise fail(
+                    node,
+                    f"this value expands to more than {MAX_VALUES:,} values (an alias bomb?); "
+                    "write the data out or move it to a .npz file",
+                )
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root, 0)
+
+
 def load_yaml(text: str, file: str) -> Located:
     """Parse ``text`` (the contents of ``file``) safely into plain values with positions."""
     if len(text) > MAX_BYTES:
@@ -108,11 +167,16 @@ def load_yaml(text: str, file: str) -> Located:
         node = loader.get_single_node()
         if node is None:
             raise ScenarioError("the file is empty; a scenario needs at least model:", file=file)
+        _refuse_expansion(node, file)
         builder = _Builder(loader, file)
         value = builder.build(node, "")
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = (err.problem or err.context or "cannot be parsed").rstrip(".")
+        if err.context and err.context_mark and "end of stream" in problem:
+            # an unclosed quote or bracket: where it opened helps more than the end of the file
+            mark = err.context_mark
+            problem = f"{err.context}, {problem}"
         line = mark.line + 1 if mark else None
         column = mark.column + 1 if mark else None
         raise ScenarioError(
@@ -123,6 +187,14 @@ def load_yaml(text: str, file: str) -> Located:
         ) from None
     except yaml.YAMLError as err:
         raise ScenarioError(f"this is not valid YAML: {err}", file=file) from None
+    except RecursionError:  # PyYAML composes nested values recursively
+        mark = loader.get_mark()
+        raise ScenarioError(
+            f"the values are nested more than {MAX_DEPTH} levels deep; flatten them",
+            file=file,
+            line=mark.line + 1,
+            column=mark.column + 1,
+        ) from None
     finally:
         loader.dispose()
     return Located(value=value, file=file, marks=builder.marks)
