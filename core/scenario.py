@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from . import activations, initializers, losses
 from .data import Dataset, load_dataset
 from .errors import ScenarioError
+from .expect import Expectation, parse_expectations
 from .yamlio import Located, load_yaml
 
 TOP_KEYS = (
@@ -136,6 +137,7 @@ class Scenario:
     path: str | None = None
     breakpoints: tuple[str, ...] = ()
     expect: tuple[dict[str, Any], ...] = ()
+    expectations: tuple[Expectation, ...] = ()  # ``expect`` validated, see core/expect.py
     diagnostics: dict[str, float | bool] = field(default_factory=dict)
 
     @property
@@ -464,6 +466,9 @@ def parse_scenario(doc: Located, base_dir: Path, seed: int | None = None) -> Sce
         path=doc.file,
         breakpoints=_scalars_or_list(r, top.get("breakpoints"), "breakpoints"),
         expect=_expect(r, top.get("expect")),
+        expectations=parse_expectations(
+            doc, top.get("expect"), layers, metrics, data.has_validation
+        ),
         diagnostics=_diagnostics(r, top.get("diagnostics")),
     )
 

@@ -93,7 +93,7 @@ def main() -> None:
     \b
     backprop-tui SCENARIO          open the debugger (a path or a bundled name)
     backprop-tui run SCENARIO      train headless and print the result
-    backprop-tui check SCENARIO    validate and print the network summary
+    backprop-tui check SCENARIO    validate, summarize and run its expect: checks
     backprop-tui gradcheck SCENARIO  backprop against finite differences
     backprop-tui list              the bundled scenarios
     """
@@ -151,16 +151,38 @@ def list_() -> None:
 
 @main.command()
 @click.argument("scenario")
-@click.option("--seed", type=int, default=None, help="Replace the scenario's seed.")
+@engine_options
+@click.option("--no-expect", is_flag=True, help="Only validate; do not run the expect: checks.")
 @user_errors
-def check(scenario: str, seed: int | None) -> None:
-    """Validate SCENARIO and print the network summary."""
-    from backprop_tui.core import load_scenario
+def check(
+    scenario: str, backend: str, device: str, dtype: str, seed: int | None, no_expect: bool
+) -> None:
+    """Validate SCENARIO, print the network summary and run its expect: checks.
+
+    Trains only as far as the checks need. Exit status 1 when one fails.
+    """
+    from backprop_tui.core import Debugger, load_scenario
+    from backprop_tui.core.expect import run_expectations
     from backprop_tui.core.summary import summary_lines
 
     loaded = load_scenario(scenario, seed=seed)
     for line in summary_lines(loaded):
         click.echo(line)
+    if no_expect or not loaded.expectations:
+        return
+    dbg = Debugger(loaded, backend=backend, device=device, dtype=dtype)
+    spe = loaded.steps_per_epoch()
+    needed = max(e.target(spe)[0] + 1 for e in loaded.expectations)
+    with click.progressbar(length=needed, label="checking", file=sys.stderr, show_pos=True) as bar:
+        results = run_expectations(dbg, progress=lambda step: bar.update(step - bar.pos))
+    click.echo("")
+    click.echo(f"expectations ({backend}, {dtype})")
+    for result in results:
+        click.echo(f"  {result.line()}")
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results) - failed} of {len(results)} expectations hold")
+    if failed:
+        sys.exit(1)
 
 
 @main.command()
