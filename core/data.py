@@ -243,7 +243,7 @@ def _load_file(doc: Located, spec: dict[str, Any], base_dir: Path) -> tuple[F64,
         if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
             raise _fail(doc, "data.target", "expected a column name or a list of column names")
         try:
-            with path.open(newline="", encoding="utf-8") as handle:
+            with path.open(newline="", encoding="utf-8-sig") as handle:  # Excel writes a BOM
                 rows = list(csv.reader(handle))
         except (OSError, UnicodeDecodeError):
             raise _fail(doc, "data.file", f"{name} is not a readable UTF-8 .csv file") from None
