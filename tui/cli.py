@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -220,7 +221,7 @@ def run(
                 break
     result = run_summary(dbg, stopped_by)
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(json.dumps({k: _json_number(v) for k, v in result.items()}, allow_nan=False))
         return
     click.echo(f"steps {result['steps']}  epoch {result['epoch']}  loss {_num(result['loss'])}")
     for key, value in result.items():
@@ -232,6 +233,13 @@ def run(
 
 def _num(value: Any) -> str:
     return "n/a" if value is None else f"{value:.6g}"
+
+
+def _json_number(value: Any) -> Any:
+    """NaN and ±inf are not JSON (jq and most parsers refuse them): they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def run_summary(dbg: Any, stopped_by: str) -> dict[str, Any]:
