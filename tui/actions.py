@@ -1,0 +1,208 @@
+"""What the keys do. Mixed into the app; every action reads and writes the session."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from .breakpoint_screen import BreakpointScreen
+from .gradcheck_screen import GradcheckScreen
+from .help_screen import HelpScreen
+from .layout import PANES
+from .weight_screen import WeightScreen
+from .widgets.base import Lines, Pane
+from .widgets.gradients import GradientsPane
+
+if TYPE_CHECKING:
+    from .runner import Mode
+    from .session import Session
+
+
+FOLLOW = {  # the pane that shows what each phase computed
+    "input": "network",
+    "forward": "activations",
+    "loss": "activations",
+    "backward": "gradients",
+    "update": "updates",
+}
+
+
+class ActionsMixin:
+    """The app's ``action_*`` methods."""
+
+    auto_focus: str | None = "network"  # where the app last put the focus itself
+
+    if TYPE_CHECKING:
+        session: Session
+
+        def redraw_all(self, force: bool = False) -> None: ...
+        def start_run(self, mode: Mode) -> None: ...
+        def query_one(self, selector: Any, expect_type: Any = None) -> Any: ...
+        def push_screen(self, screen: Any, callback: Any = None) -> Any: ...
+        def exit(self, result: Any = None, return_code: int = 0) -> None: ...
+        @property
+        def workers(self) -> Any: ...
+        @property
+        def focused(self) -> Any: ...
+        @property
+        def screen(self) -> Any: ...
+
+    # ------------------------------------------------------------- guards
+    def _refuse(self, text: str) -> None:
+        self.session.status = text
+        self.query_one("#status", Lines).redraw()
+
+    def _busy(self) -> bool:
+        if self.session.running:
+            self._refuse("running: p pauses first")
+            return True
+        return False
+
+    def _writable(self, what: str) -> bool:
+        if self.session.read_only:
+            self._refuse(f"this is a recorded replay: {what} is not possible (stepping is)")
+            return False
+        return not self._busy()
+
+    # ------------------------------------------------------------ stepping
+    def action_step(self, granularity: str) -> None:
+        if self._busy():
+            return
+        if granularity == "epoch":
+            self.start_run("epoch")
+            return
+        s = self.session
+        with s.lock:
+            dbg = s.dbg
+            try:
+                record = dbg.step(granularity)
+            except Exception as err:  # shown in the log; the app stays usable
+                s.note(
+                    f"step failed in {dbg.next_phase}: {type(err).__name__}: {err}", "error", "step"
+                )
+                record = None
+            if record is not None:
+                s.status = f"{record.describe()} · next: {dbg.next_phase}"
+                if dbg.phase == "update":
+                    hit = getattr(dbg, "hit_breakpoint", lambda: None)()
+                    if hit is not None:
+                        s.status = hit.describe()
+                if dbg.loss is not None and not math.isfinite(dbg.loss):
+                    s.status = f"loss is {dbg.loss}: see the log; b goes back a step"
+                if granularity == "layer" and record.layer_index is not None:
+                    s.select_layer(record.layer_index)  # the view follows the engine
+        self._follow_phase()
+        self.redraw_all()
+
+    def _follow_phase(self) -> None:
+        """In the compact layout, open the pane of the phase just done, unless the user
+        moved the focus away from where the app last put it."""
+        if not self.screen.has_class("-compact"):
+            return
+        focused = self.focused.id if isinstance(self.focused, Pane) else None
+        if focused != self.auto_focus:
+            return
+        target = FOLLOW.get(self.session.dbg.phase)
+        if target is not None and target != focused:
+            self.auto_focus = target
+            self.query_one(f"#{target}", Pane).focus()
+
+    def action_continue_run(self) -> None:
+        if self._writable("continuing training"):
+            self.start_run("continue")
+
+    def action_pause(self) -> None:
+        if self.session.running:
+            self.workers.cancel_group(self, "engine")
+            self.session.status = "pausing…"
+            self.query_one("#status", Lines).redraw()
+        else:
+            self._refuse("not running: c continues to the next breakpoint")
+
+    def action_back(self) -> None:
+        if self._busy():
+            return
+        s = self.session
+        with s.lock:
+            went = s.dbg.back()
+            s.revision += 1
+        s.status = (
+            f"back at the start of step {s.dbg.step_index + 1}"
+            if went
+            else "no older step kept in the history"
+        )
+        self.redraw_all()
+
+    # ----------------------------------------------------------- selection
+    def action_layer(self, delta: int) -> None:
+        self.action_select_layer(self.session.layer + delta)
+
+    def action_select_layer(self, index: int) -> None:
+        self.session.select_layer(index)
+        self.session.status = f"layer {self.session.spec.name} selected"
+        self.redraw_all()
+
+    def action_cursor(self, d_row: int, d_col: int, fine: bool = False) -> None:
+        step_rows, step_cols = (1, 1) if fine else self.query_one(GradientsPane).step_size
+        self.session.move_cursor(d_row * step_rows, d_col * step_cols)
+        self._cursor_moved()
+
+    def action_cursor_to(self, row: int, col: int) -> None:
+        self.session.cursor = (row, col)
+        self.session.move_cursor(0, 0)
+        self._cursor_moved()
+
+    def _cursor_moved(self) -> None:
+        param, index = self.session.cursor_param()
+        self.session.status = f"cursor on {param}{list(index)} · w: edit it"
+        for name in ("gradients", "chain", "updates", "status"):
+            self.query_one(f"#{name}", Lines).redraw()
+
+    def action_next_pane(self, step: int = 1) -> None:
+        focused = self.focused
+        current = (
+            PANES.index(focused.id) if isinstance(focused, Pane) and focused.id in PANES else -1
+        )
+        self.query_one(f"#{PANES[(current + step) % len(PANES)]}", Pane).focus()
+
+    def action_previous_pane(self) -> None:
+        self.action_next_pane(-1)
+
+    # -------------------------------------------------------------- dialogs
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_breakpoints(self) -> None:
+        if not hasattr(self.session.dbg, "add_breakpoint"):
+            self._refuse("breakpoints are not available for this run")
+            return
+        self.push_screen(BreakpointScreen(self.session), lambda _: self.redraw_all())
+
+    def action_gradcheck(self) -> None:
+        if self._writable("a gradient check (it needs the live network)"):
+            self.push_screen(GradcheckScreen(self.session))
+
+    def action_edit_weight(self) -> None:
+        if not self._writable("editing weights"):
+            return
+        s = self.session
+        param, index = s.cursor_param()
+        with s.lock:
+            value = float(s.dbg.params[param][index])
+        where = f"{param}[{', '.join(map(str, index))}]"
+
+        def done(new: float | None) -> None:
+            if new is None:
+                s.status = "edit cancelled"
+            else:
+                with s.lock:
+                    s.dbg.set_weight(param, index, new)
+                    s.revision += 1
+                s.status = f"{where}: {value:+.6g} → {new:+.6g}"
+            self.redraw_all()
+
+        self.push_screen(WeightScreen(where, value), done)
+
+    def action_quit(self) -> None:
+        self.workers.cancel_group(self, "engine")
+        self.exit(return_code=0)

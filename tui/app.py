@@ -1,0 +1,180 @@
+"""The Textual app: panes that show a training run, keys that step it.
+
+``make_app(debugger)`` is the one way in, for the CLI and for every test. The
+debugger may also be a read-only replay of a recorded run (``read_only = True``):
+stepping forward and back works, changing or continuing training does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.worker import get_current_worker
+
+from . import layout
+from .actions import ActionsMixin
+from .commands import DebuggerCommands
+from .keys import bindings
+from .render import Palette
+from .runner import Mode, RunStopped, StepDone, run_steps
+from .session import Session
+from .widgets.activations import ActivationsPane
+from .widgets.base import Lines, Pane
+from .widgets.chain_rule import ChainRulePane
+from .widgets.gradients import GradientsPane
+from .widgets.header import HeaderBar
+from .widgets.history_chart import ChartPane
+from .widgets.keybar import KeyBar
+from .widgets.log import LogPane
+from .widgets.network import NetworkPane
+from .widgets.pipeline import PipelineBar
+from .widgets.status import StatusBar
+from .widgets.updates import UpdatePane
+
+
+class DebuggerApp(ActionsMixin, App[int]):
+    """Steps a :class:`~backprop_tui.core.Debugger` and shows every phase's numbers."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "backprop-tui"
+    COMMANDS: ClassVar[set[Any]] = {*App.COMMANDS, DebuggerCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *bindings(),
+        *(
+            Binding(key, f"cursor({dr}, {dc})", "move cursor", show=False)
+            for key, dr, dc in (("up", -1, 0), ("down", 1, 0), ("left", 0, -1), ("right", 0, 1))
+        ),
+        *(
+            Binding(f"shift+{key}", f"cursor({dr}, {dc}, True)", "move cursor by one", show=False)
+            for key, dr, dc in (("up", -1, 0), ("down", 1, 0), ("left", 0, -1), ("right", 0, 1))
+        ),
+    ]
+
+    def __init__(self, debugger: Any, fps: float = 10.0) -> None:
+        super().__init__()
+        self.session = Session(debugger, fps)
+
+    # ---------------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        s = self.session
+        yield HeaderBar(s, id="header")
+        yield PipelineBar(s, id="pipeline")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield NetworkPane(s, id="network")
+                yield ActivationsPane(s, id="activations")
+                yield ChartPane(s, id="chart")
+                yield LogPane(s, id="log")
+            with Vertical(id="right"):
+                yield GradientsPane(s, id="gradients")
+                yield ChainRulePane(s, id="chain")
+                yield UpdatePane(s, id="updates")
+        yield StatusBar(s, id="status")
+        yield KeyBar(s, id="keys")
+
+    def on_mount(self) -> None:
+        self.session.palette = self._palette()
+        self.theme_changed_signal.subscribe(self, lambda _theme: self._retheme())
+        self.query_one("#network", Pane).focus()
+        self._apply_layout()
+
+    def _palette(self) -> Palette:
+        colours = self.get_css_variables()
+        return Palette(
+            negative=colours.get("primary", Palette.negative),
+            zero=colours.get("background", Palette.zero),
+            positive=colours.get("error", Palette.positive),
+            glyphs=self.no_color,
+        )
+
+    def _retheme(self) -> None:
+        self.session.palette = self._palette()
+        self.redraw_all(force=True)
+
+    def on_resize(self, event: Resize) -> None:
+        self._apply_layout()
+
+    def on_descendant_focus(self) -> None:
+        if self.screen.has_class("-compact"):
+            self._apply_layout()
+
+    def panes(self) -> list[Pane]:
+        return [self.query_one(f"#{name}", Pane) for name in layout.PANES]
+
+    def focused_pane(self) -> str | None:
+        focused = self.focused
+        return focused.id if isinstance(focused, Pane) and focused.id in layout.PANES else None
+
+    def _apply_layout(self) -> None:
+        """Two columns on a big screen; an accordion of folded panes on a small one."""
+        width, height = self.size
+        screen = self.screen
+        if not isinstance(self.focused, Pane) and self.focused is not None:
+            return  # a dialog is open
+        small = layout.compact(width, height)
+        screen.set_class(small, "-compact")
+        focused = self.focused_pane()
+        panes = self.panes()
+        if not small:
+            for pane in panes:
+                pane.styles.height = None
+                pane.fold(False)
+            self.query_one("#network", Pane).styles.height = self._network_rows()
+            return
+        wanted = {"gradients": self.query_one(GradientsPane).wanted_rows(width, height)}
+        rows = layout.compact_heights(list(layout.PANES), focused, height, wanted)
+        open_ = layout.expanded(focused)
+        for pane in panes:
+            pane.styles.height = rows[pane.id or ""]
+            pane.fold(pane.id not in open_)
+
+    def _network_rows(self) -> int:
+        """Layers, the input, loss and update-rule lines, the batch line and the border."""
+        return len(self.session.dbg.scenario.layers) + 4 + 2
+
+    # --------------------------------------------------------------- drawing
+    def redraw_all(self, force: bool = False) -> None:
+        """Rebuild every pane from one consistent state of the debugger."""
+        with self.session.lock:
+            for widget in self.query(Lines):
+                widget.redraw(force=force)
+
+    # --------------------------------------------------------------- running
+    def start_run(self, mode: Mode) -> None:
+        self.session.running = True
+        self.session.status = (
+            "continuing to the next breakpoint"
+            if mode == "continue"
+            else "running to the end of the epoch"
+        )
+        self.redraw_all()
+        self._run(mode)
+
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
+    def _run(self, mode: Mode) -> None:
+        worker = get_current_worker()
+        run_steps(self.session, mode, lambda: worker.is_cancelled, self.post_message)
+
+    def on_step_done(self, message: StepDone) -> None:
+        if self.session.running:
+            self.session.status = f"{message.steps:,} steps · {message.rate:,.0f} steps/s"
+            self.redraw_all()
+
+    def on_run_stopped(self, message: RunStopped) -> None:
+        s = self.session
+        s.running = False
+        if message.level in ("error",):
+            s.note(message.reason, "error", kind="run")
+        else:
+            s.status = f"{message.reason} ({message.steps:,} steps)"
+        self.redraw_all()
+
+
+def make_app(debugger: Any, fps: float = 10.0) -> DebuggerApp:
+    """The app for a debugger (or a read-only replay), refreshing at most ``fps`` times a second."""
+    return DebuggerApp(debugger, fps=fps)

@@ -1,0 +1,298 @@
+"""Pure drawing: numbers with their sign, and arrays as heat maps, as ``rich.text.Text``.
+
+Nothing here knows about Textual or the debugger; every function takes arrays and
+sizes and returns lines, so each can be tested on its own. Heat maps carry their
+meaning in the characters as well as the colours: with ``Palette.glyphs`` (used
+under ``NO_COLOR``) a cell reads ``+7`` or ``-3``, the sign and a 0–9 magnitude.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from rich.color import Color
+from rich.style import Style
+from rich.text import Text
+
+LEVELS = 9  # magnitude steps on each side of zero
+CELL = 2  # characters per heat-map cell: roughly square in a terminal
+CURSOR = Style(reverse=True, bold=True)
+BAD = Style(bold=True, color="yellow", bgcolor="red")  # a NaN or inf cell: "!!"
+
+
+def num(x: float, sig: int = 4) -> str:
+    """``x`` with its sign and ``sig`` significant digits: ``+0.1234``, ``-1.234e-05``, ``0``."""
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "+inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    size = abs(x)
+    if 1e-3 <= size < 10**sig:
+        decimals = max(0, sig - 1 - math.floor(math.log10(size)))
+        text = f"{x:+.{decimals}f}"
+        if float(text) != 0:
+            return text
+    return f"{x:+.{max(sig - 1, 0)}e}"
+
+
+def short(x: float) -> str:
+    """A data value in few characters, with its sign: ``+1``, ``-0.25``, ``0``."""
+    return "0" if x == 0 else f"{x:+.3g}"
+
+
+def num_width(sig: int = 4) -> int:
+    """The widest ``num(x, sig)`` can be: sign, digits, point and a three-character exponent."""
+    return sig + 6
+
+
+def count(n: int) -> str:
+    """A whole number with thousands separators: ``401,408``."""
+    return f"{n:,}"
+
+
+@dataclass(frozen=True)
+class Palette:
+    """The diverging colour scale: ``negative`` ← ``zero`` → ``positive``, as hex colours.
+
+    ``glyphs`` draws heat-map cells as sign and digit instead of colour (for ``NO_COLOR``).
+    """
+
+    negative: str = "#1f6fd1"
+    zero: str = "#1e1e1e"
+    positive: str = "#d1453b"
+    glyphs: bool = False
+
+    def level_style(self, level: int, strength: float = 1.0) -> Style:
+        """The background for a signed level in ``-LEVELS..LEVELS``."""
+        return _level_style(self.negative, self.zero, self.positive, level, strength)
+
+
+@lru_cache(maxsize=512)
+def _level_style(negative: str, zero: str, positive: str, level: int, strength: float) -> Style:
+    if level == 0:
+        return Style(bgcolor=Color.parse(zero))
+    end = Color.parse(positive if level > 0 else negative).get_truecolor()
+    base = Color.parse(zero).get_truecolor()
+    t = strength * abs(level) / LEVELS
+    mixed = tuple(round(b + (e - b) * t) for b, e in zip(base, end, strict=True))
+    return Style(bgcolor=Color.from_rgb(*mixed))
+
+
+def level(value: float, scale: float) -> int:
+    """Which of the ``-LEVELS..LEVELS`` steps ``value`` falls in, for a scale of ±``scale``."""
+    if not math.isfinite(value):
+        return LEVELS if value > 0 or math.isnan(value) else -LEVELS
+    if scale <= 0:
+        return 0
+    steps = math.ceil(abs(value) / scale * LEVELS - 1e-9)
+    return int(math.copysign(min(steps, LEVELS), value)) if steps else 0
+
+
+def glyph(lvl: int) -> str:
+    """A cell's two characters when colour is off: ``+7``, ``-3``, `` 0``."""
+    if lvl == 0:
+        return " 0"
+    return f"{'+' if lvl > 0 else '-'}{abs(lvl)}"
+
+
+def scale_of(array: NDArray[Any]) -> float:
+    """The largest finite |value|, the ends of the colour scale (0 for an empty array)."""
+    finite = np.abs(array[np.isfinite(array)])
+    return float(finite.max()) if finite.size else 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """A 2-D array reduced to at most (rows, cols) cells.
+
+    ``values`` (rows, cols) holds, per cell, the value of largest magnitude in its
+    block, so a single exploding weight still shows. ``row_edges`` (rows + 1,) and
+    ``col_edges`` (cols + 1,) give each cell's block of the original array.
+    """
+
+    values: NDArray[np.float64]
+    row_edges: NDArray[np.int64]
+    col_edges: NDArray[np.int64]
+    shape: tuple[int, int]
+    scale: float
+
+    @property
+    def reduced(self) -> bool:
+        return self.values.shape != self.shape
+
+    def cell_of(self, row: int, col: int) -> tuple[int, int]:
+        """The cell holding the original element (row, col)."""
+        r = int(np.searchsorted(self.row_edges, row, side="right")) - 1
+        c = int(np.searchsorted(self.col_edges, col, side="right")) - 1
+        return r, c
+
+    def block_size(self) -> tuple[int, int]:
+        """Elements per cell along each axis, rounded up."""
+        rows, cols = self.values.shape
+        return math.ceil(self.shape[0] / max(rows, 1)), math.ceil(self.shape[1] / max(cols, 1))
+
+
+def _edges(n: int, parts: int) -> NDArray[np.int64]:
+    """Block boundaries for at most ``parts`` blocks of one whole size (the last may be short)."""
+    size = max(math.ceil(n / max(parts, 1)), 1)
+    return np.append(np.arange(0, n, size), n).astype(np.int64)
+
+
+def _reduce(array: NDArray[Any], edges: NDArray[np.int64], axis: int) -> NDArray[np.float64]:
+    starts = edges[:-1]
+    high = np.maximum.reduceat(array, starts, axis=axis)
+    low = np.minimum.reduceat(array, starts, axis=axis)
+    picked: NDArray[np.float64] = np.where(np.abs(high) >= np.abs(low), high, low)
+    return picked
+
+
+def downsample(array: NDArray[Any], max_rows: int, max_cols: int) -> Grid:
+    """Reduce a (rows, cols) array to at most (max_rows, max_cols) cells, keeping extremes.
+
+    The cost is one pass over the array; the result's size depends only on the screen.
+    """
+    data = np.asarray(array, dtype=np.float64)
+    if data.ndim == 1:
+        data = data[None, :]
+    rows, cols = data.shape
+    row_edges, col_edges = _edges(rows, max_rows), _edges(cols, max_cols)
+    out_rows, out_cols = len(row_edges) - 1, len(col_edges) - 1
+    values = data
+    if rows and cols:
+        bad = ~np.isfinite(data)
+        clean = np.where(bad, 0.0, data)
+        if out_rows < rows:
+            clean = _reduce(clean, row_edges, 0)
+            bad = np.logical_or.reduceat(bad, row_edges[:-1], axis=0)
+        if out_cols < cols:
+            clean = _reduce(clean, col_edges, 1)
+            bad = np.logical_or.reduceat(bad, col_edges[:-1], axis=1)
+        values = np.where(bad, np.nan, clean)  # a NaN or inf anywhere in a block shows
+    return Grid(values, row_edges, col_edges, (rows, cols), scale_of(data))
+
+
+def heat_lines(
+    grid: Grid,
+    palette: Palette,
+    cursor: tuple[int, int] | None = None,
+    row_labels: list[str] | None = None,
+) -> list[Text]:
+    """One Text per grid row, ``CELL`` characters per cell; ``cursor`` is a (row, col) cell."""
+    lines = []
+    rows, cols = grid.values.shape
+    label_width = max((len(s) for s in row_labels), default=0) if row_labels else 0
+    for r in range(rows):
+        line = Text(no_wrap=True, overflow="crop")
+        if row_labels:
+            line.append(row_labels[r].rjust(label_width) + " ", style="dim")
+        for c in range(cols):
+            value = float(grid.values[r, c])
+            here = cursor == (r, c)
+            if not math.isfinite(value):
+                line.append("!!", style=BAD + CURSOR if here else BAD)
+                continue
+            lvl = level(value, grid.scale)
+            if palette.glyphs:
+                line.append(glyph(lvl), style=CURSOR if here else "")
+            else:
+                style = palette.level_style(lvl)
+                line.append("[]" if here else "  ", style=style + CURSOR if here else style)
+        lines.append(line)
+    return lines
+
+
+def number_lines(
+    array: NDArray[Any],
+    palette: Palette,
+    cursor: tuple[int, int] | None = None,
+    row_labels: list[str] | None = None,
+    col_labels: list[str] | None = None,
+    sig: int = 4,
+) -> list[Text]:
+    """A small 2-D array as a table of signed numbers, tinted by the diverging scale."""
+    data = np.asarray(array, dtype=np.float64)
+    if data.ndim == 1:
+        data = data[None, :]
+    scale = scale_of(data)
+    cells = [[num(float(v), sig) for v in row] for row in data]
+    width = max([len(s) for row in cells for s in row] + [len(s) for s in col_labels or []] + [1])
+    label_width = max((len(s) for s in row_labels), default=0) if row_labels else 0
+    lines = []
+    if col_labels:
+        head = Text(" " * (label_width + 1 if row_labels else 0), no_wrap=True)
+        head.append(" ".join(s.rjust(width) for s in col_labels), style="dim")
+        lines.append(head)
+    for r, row in enumerate(cells):
+        line = Text(no_wrap=True, overflow="crop")
+        if row_labels:
+            line.append(row_labels[r].rjust(label_width) + " ", style="dim")
+        for c, cell in enumerate(row):
+            if c:
+                line.append(" ")
+            style = (
+                Style()
+                if palette.glyphs
+                else palette.level_style(level(float(data[r, c]), scale), strength=0.45)
+            )
+            if cursor == (r, c):
+                style += CURSOR
+            line.append(cell.rjust(width), style=style)
+        lines.append(line)
+    return lines
+
+
+def numbers_width(shape: tuple[int, ...], sig: int = 4, label_width: int = 0) -> int:
+    """Columns that ``number_lines`` needs at most for an array of ``shape``."""
+    cols = shape[-1] if shape else 1
+    return (label_width + 1 if label_width else 0) + cols * (num_width(sig) + 1) - 1
+
+
+def legend(scale: float, palette: Palette, width: int) -> Text:
+    """The colour scale with its ends labelled, fitted into ``width`` columns."""
+    lo, hi = num(-scale, 3), num(scale, 3)
+    line = Text(no_wrap=True, overflow="crop")
+    if palette.glyphs:
+        text = f"cell = sign and |v|/{num(scale, 3).lstrip('+')}×9: -9 … 0 … +9"
+        return Text(text if len(text) <= width else f"±9 = {hi}"[:width], no_wrap=True)
+    ramp = list(range(-LEVELS, LEVELS + 1, 3 if width < 40 else 1))
+    if len(lo) + len(hi) + 2 + len(ramp) > width:
+        return Text(f"{lo}…{hi}"[:width], no_wrap=True)
+    line.append(lo + " ", style="dim")
+    for lvl in ramp:
+        line.append(" ", style=palette.level_style(lvl))
+    line.append(" " + hi, style="dim")
+    return line
+
+
+def bar(fraction: float, width: int) -> str:
+    """A horizontal bar of ``width`` cells filled to ``fraction`` (0–1), in eighths."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    eighths = round(fraction * width * 8)
+    full, part = divmod(eighths, 8)
+    partial = " ▏▎▍▌▋▊▉"[part] if part else ""
+    return ("█" * full + partial).ljust(width)
+
+
+def wrap(text: str, width: int, style: str = "") -> list[Text]:
+    """Prose broken into lines of at most ``width`` columns, at spaces."""
+    import textwrap
+
+    return [Text(line, style=style, no_wrap=True) for line in textwrap.wrap(text, max(width, 1))]
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` with an ellipsis, only ever at a word boundary or its end."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return text[:width]
+    cut = text[: width - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip() + "…"

@@ -1,0 +1,114 @@
+"""What the panes draw from: the debugger, the lock around it and what the user has selected.
+
+The app owns one :class:`Session` and hands it to every pane (attributes down).
+The continue worker steps the debugger on another thread, so every read of the
+debugger happens while holding ``lock``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+from backprop_tui.core.debugger import LogEntry, epoch_order
+from backprop_tui.core.scenario import LayerSpec
+from numpy.typing import NDArray
+
+from .render import Palette
+
+HINT = "space: step a phase · n: next batch · c: continue · ?: help"
+
+
+class Session:
+    """The debugger (or a read-only replay of one) and the view's own state."""
+
+    def __init__(self, debugger: Any, fps: float = 10.0) -> None:
+        self.dbg = debugger
+        self.fps = fps
+        self.lock = threading.RLock()
+        self.layer = 0
+        self.cursor = (0, 0)  # (row, col) of the selected layer's kernel; row == inputs: bias
+        self.fine = False  # the last cursor move was by one weight, not one cell
+        self.revision = 0  # bumped when numbers change without a step (edits, going back)
+        self.events: list[LogEntry] = []  # the app's own log lines (errors, refusals)
+        self.palette = Palette()
+        self.running = False
+        self.status = HINT
+        self.read_only = bool(getattr(debugger, "read_only", False))
+
+    # ------------------------------------------------------------- selection
+    @property
+    def spec(self) -> LayerSpec:
+        layer: LayerSpec = self.dbg.scenario.layers[self.layer]
+        return layer
+
+    @property
+    def kernel_name(self) -> str:
+        return f"{self.spec.name}.kernel"
+
+    @property
+    def bias_name(self) -> str | None:
+        return f"{self.spec.name}.bias" if self.spec.use_bias else None
+
+    def cursor_param(self) -> tuple[str, tuple[int, ...]]:
+        """The parameter and index under the gradient cursor."""
+        row, col = self.cursor
+        if row >= self.spec.inputs and self.bias_name is not None:
+            return self.bias_name, (col,)
+        return self.kernel_name, (row, col)
+
+    def cursor_rows(self) -> int:
+        """Rows the cursor moves over: the kernel's inputs, and one more for the bias."""
+        return self.spec.inputs + (1 if self.spec.use_bias else 0)
+
+    def select_layer(self, index: int) -> None:
+        count = len(self.dbg.scenario.layers)
+        self.layer = min(max(index, 0), count - 1)
+        self.cursor = (
+            min(self.cursor[0], self.cursor_rows() - 1),
+            min(self.cursor[1], self.spec.units - 1),
+        )
+
+    def move_cursor(self, d_row: int, d_col: int) -> None:
+        row = min(max(self.cursor[0] + d_row, 0), self.cursor_rows() - 1)
+        col = min(max(self.cursor[1] + d_col, 0), self.spec.units - 1)
+        self.cursor = (row, col)
+
+    # ------------------------------------------------------------------ reads
+    def step_label(self) -> str:
+        """ "step 3/500": steps begun so far out of the scenario's total."""
+        dbg = self.dbg
+        begun = dbg.step_index + (0 if dbg.phase == "update" else 1)
+        return f"step {begun}/{dbg.total_steps}"
+
+    def next_batch(self) -> NDArray[np.int64] | None:
+        """Indices of the training samples the next input phase takes, when known."""
+        dbg = self.dbg
+        if dbg.phase != "update" or not hasattr(dbg, "batch_in_epoch"):
+            return None
+        try:
+            size = dbg.scenario.training.batch_size
+            start = dbg.batch_in_epoch * size
+            order = epoch_order(dbg.scenario, dbg.epoch)
+        except (AttributeError, TypeError, ValueError):
+            return None
+        batch: NDArray[np.int64] = order[start : start + size]
+        return batch
+
+    def log_entries(self) -> list[LogEntry]:
+        """The debugger's log and the app's own lines, in step order (stable)."""
+        merged = list(self.dbg.log) + self.events
+        return sorted(merged, key=lambda entry: entry.step) if self.events else merged
+
+    def note(self, text: str, level: str = "info", kind: str = "ui") -> None:
+        """Add a line to the log and show it on the status line."""
+        self.events.append(LogEntry(self.dbg.step_index, level, text, kind=kind))  # type: ignore[arg-type]
+        self.status = text
+
+    def loss_text(self) -> str:
+        loss = self.dbg.loss
+        if loss is None:
+            return "loss —"
+        return f"loss {loss:.4g}" if math.isfinite(loss) else f"loss {loss}"

@@ -1,0 +1,103 @@
+"""Activations of the selected layer: its input, ``z`` and ``a`` for every sample of the batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from numpy.typing import NDArray
+from rich.text import Text
+
+from ..blocks import Block, arrange, stats_text
+from ..render import fit
+from .base import Pane
+
+
+class ActivationsPane(Pane):
+    TITLE = "activations"
+
+    def summary(self, width: int) -> Text:
+        s = self.session
+        record = s.dbg.record_of("forward", s.layer)
+        if record is None:
+            return Text(fit(f"{s.spec.name}: not computed yet this step", width), no_wrap=True)
+        return Text(fit(f"a = {s.spec.activation}(z): {stats_text(record.arrays['a'])}", width))
+
+    def build(self, width: int, height: int) -> list[Text]:
+        s = self.session
+        dbg = s.dbg
+        spec = s.spec
+        record = dbg.record_of("forward", s.layer)
+        if record is None:
+            return self._waiting(width, height)
+        indices = self._indices()
+        labels = [f"#{i}" for i in indices] if indices is not None else None
+        key = (s.revision, record.step_index, s.layer)
+        blocks = [
+            Block(
+                "input" if s.layer == 0 else "a_prev",
+                record.arrays["a_prev"],
+                (*key, "a_prev"),
+                labels,
+                optional=True,
+                zero_note=s.layer > 0,
+            ),
+            Block("z", record.arrays["z"], (*key, "z"), labels),
+            Block(
+                f"a = {spec.activation}(z)",
+                record.arrays["a"],
+                (*key, "a"),
+                labels,
+                zero_note=spec.activation == "relu",
+            ),
+        ]
+        return arrange(blocks, s.palette, width, height)
+
+    def _indices(self) -> list[int] | None:
+        record = self.session.dbg.record_of("input")
+        if record is None or "indices" not in record.arrays:
+            return None
+        return [int(i) for i in record.arrays["indices"]]
+
+    def _waiting(self, width: int, height: int) -> list[Text]:
+        """Before the forward pass reaches the layer: what will happen, and the batch it uses."""
+        s = self.session
+        dbg = s.dbg
+        if dbg.phase == "update":
+            text = f"{s.spec.name}: z = a_prev·W + b, a = {s.spec.activation}(z), once the forward pass gets here"
+            hint = "space: step a phase (input first) · l: one layer at a time"
+        else:
+            text = f"The forward pass has not reached {s.spec.name} yet."
+            hint = "l: step one layer · space: the whole forward pass"
+        lines = [
+            Text(fit(text, width), no_wrap=True),
+            Text(fit(hint, width), style="dim", no_wrap=True),
+        ]
+        batch = self._batch()
+        if batch is not None and height > 6:
+            head, indices, x, y = batch
+            labels = [f"#{i}" for i in indices]
+            key = (s.revision, dbg.step_index, head)
+            blocks = [
+                Block(f"{head}: x", x, (*key, "x"), labels),
+                Block("y (target)", y, (*key, "y"), labels),
+            ]
+            lines += [Text(), *arrange(blocks, s.palette, width, height - 3)]
+        return lines
+
+    def _batch(self) -> tuple[str, list[int], NDArray[Any], NDArray[Any]] | None:
+        """(heading, sample ids, x, y) of the batch about to be taken or in use."""
+        s = self.session
+        upcoming = s.next_batch()
+        if upcoming is not None:
+            data = s.dbg.scenario.data
+            return (
+                "next batch",
+                [int(i) for i in upcoming],
+                data.x_train[upcoming],
+                data.y_train[upcoming],
+            )
+        record = s.dbg.record_of("input")
+        if record is None:
+            return None
+        indices = [int(i) for i in record.arrays["indices"]]
+        return "this batch", indices, record.arrays["x"], record.arrays["y"]

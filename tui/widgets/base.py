@@ -1,0 +1,108 @@
+"""The base of every pane: it draws lines of Text and repaints only the lines that changed.
+
+A pane computes its whole content in :meth:`Pane.build` for its current size;
+:meth:`Pane.redraw` compares the new lines with those on screen and marks only
+the changed ones dirty, so while training runs the terminal receives what
+changed, not the whole screen. In the compact layout a pane may be *folded*
+to a single summary line.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.events import Resize
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
+
+from ..session import Session
+
+
+class Lines(Widget):
+    """Draws lines of Text built from the session; repaints only the lines that change."""
+
+    TITLE: ClassVar[str] = ""
+
+    def __init__(self, session: Session, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.session = session
+        self.folded = False
+        self._lines: list[Text] = []
+
+    def on_mount(self) -> None:
+        self.border_title = self.TITLE
+
+    def on_resize(self, event: Resize) -> None:
+        self.redraw(force=True)
+
+    # -------------------------------------------------------------- drawing
+    def build(self, width: int, height: int) -> list[Text]:
+        """The pane's lines for a content area of ``width``×``height``."""
+        raise NotImplementedError
+
+    def summary(self, width: int) -> Text:
+        """One line that stands for the pane when it is folded."""
+        return Text(self.TITLE)
+
+    def fold(self, folded: bool) -> None:
+        if folded != self.folded:
+            self.folded = folded
+            self.set_class(folded, "-folded")
+            self.redraw(force=True)
+
+    def redraw(self, force: bool = False) -> None:
+        """Rebuild the lines (under the session lock) and repaint those that changed."""
+        width, height = self.content_size
+        if width <= 0 or height <= 0:
+            return
+        with self.session.lock:
+            if self.folded:
+                lines = [self._folded_line(width)]
+            else:
+                lines = self.build(width, height)[:height]
+        old, self._lines = self._lines, lines
+        if force or len(old) != len(lines):
+            self.refresh()
+            return
+        changed = [y for y, (a, b) in enumerate(zip(old, lines, strict=True)) if a != b]
+        if len(changed) * 2 > height:
+            self.refresh()
+        else:
+            for y in changed:
+                self.refresh(Region(0, y, width, 1))
+
+    def _folded_line(self, width: int) -> Text:
+        line = Text("▸ ", no_wrap=True, overflow="crop")
+        line.append(self.TITLE, style="bold")
+        line.append("  ")
+        line.append_text(self.summary(max(width - len(self.TITLE) - 4, 0)))
+        line.truncate(width)
+        return line
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        style = self.rich_style
+        if y >= len(self._lines):
+            return Strip.blank(width, style)
+        text = self._lines[y]
+        strip = Strip(list(text.render(self.app.console, end="")), text.cell_len)
+        return strip.crop_extend(0, width, style).apply_style(style)
+
+    @property
+    def lines(self) -> list[Text]:
+        """What the pane shows now, line by line (tests read this)."""
+        return list(self._lines)
+
+    @property
+    def plain(self) -> str:
+        return "\n".join(line.plain for line in self._lines)
+
+
+class Pane(Lines, can_focus=True):
+    """A titled, focusable pane (the stylesheet gives it a border)."""
+
+
+class Bar(Lines, can_focus=False):
+    """A one-line strip across the screen: header, pipeline, status, keys."""

@@ -1,0 +1,145 @@
+"""The chain rule for the weight under the cursor, written out with this step's numbers.
+
+For a kernel weight ``w[i, j]``: dL/dw = Σ_b a_prev[b, i] · dL/dz[b, j], with
+dL/dz = dL/da · f′(z). For a bias ``b[j]``: dL/db = Σ_b dL/dz[b, j]. The sum is
+checked against the gradient the backward pass produced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from backprop_tui.core.activations import derivative_text, get_activation
+from backprop_tui.core.losses import FUSED
+from numpy.typing import NDArray
+from rich.text import Text
+
+from ..render import fit, num
+from .base import Pane
+
+Column = tuple[str, NDArray[Any], int]  # (header, values per sample, priority: lower stays)
+
+
+class ChainRulePane(Pane):
+    TITLE = "chain rule"
+
+    def summary(self, width: int) -> Text:
+        param, index = self.session.cursor_param()
+        grad = self._grad(param, index, self.session.dbg.layer_arrays(self.session.layer))
+        text = f"dL/d{param}{list(index)} = {num(grad) if grad is not None else 'not yet'}"
+        return Text(fit(text, width), no_wrap=True)
+
+    def _grad(self, param: str, index: tuple[int, ...], arrays: dict[str, Any]) -> float | None:
+        return float(arrays[param][index]) if param in arrays else None
+
+    def build(self, width: int, height: int) -> list[Text]:
+        s = self.session
+        dbg = s.dbg
+        spec = s.spec
+        param, index = s.cursor_param()
+        arrays = dbg.layer_arrays(s.layer)
+        is_bias = param.endswith(".bias")
+        j = index[-1]
+        i = index[0]
+        value = float(dbg.params[param][index])
+        grad = self._grad(param, index, arrays)
+        where = f"[{j}]" if is_bias else f"[{i},{j}]"
+        head = f"{param}{where} = {num(value)}"
+        if grad is not None:
+            head += f" · dL/d{'b' if is_bias else 'w'} = {num(grad)}"
+        lines = [Text(fit(head, width), style="bold", no_wrap=True)]
+        if is_bias:
+            formula = f"dL/db{where} = Σ_b dL/dz[b,{j}]"
+        else:
+            formula = f"dL/dw{where} = Σ_b a_prev[b,{i}] · dL/dz[b,{j}]"
+        lines.append(Text(fit(formula, width), no_wrap=True))
+        lines.append(Text(fit(self._dz_rule(), width), style="dim", no_wrap=True))
+        if "z" not in arrays:
+            hint = f"the forward pass has not reached {spec.name} yet: step on (space or l)"
+            return [*lines, Text(fit(hint, width), style="italic", no_wrap=True)]
+        columns = self._columns(arrays, i, j, is_bias)
+        room = height - len(lines) - 2
+        lines += self._table(columns, width, room)
+        if "dL_dz" in arrays:
+            lines += self._sum_lines(arrays, i, j, is_bias, grad, width)
+        else:
+            hint = f"dL/dz of {spec.name} comes with the backward pass: step on (space or l)"
+            lines.append(Text(fit(hint, width), style="italic", no_wrap=True))
+        return lines
+
+    def _dz_rule(self) -> str:
+        spec = self.session.spec
+        s = self.session
+        last = s.layer == len(s.dbg.scenario.layers) - 1
+        if last and FUSED.get(s.dbg.scenario.loss) == spec.activation:
+            return f"dL/dz = (a − y)/B: {spec.activation} fused with {s.dbg.scenario.loss}"
+        if spec.activation == "softmax":
+            return "dL/dz = a·(dL/da − Σ_k dL/da·a)  (softmax mixes a sample's units)"
+        return f"dL/dz = dL/da · f′(z),  f′(z) = {derivative_text(spec.activation)}  ({spec.activation})"
+
+    def _columns(self, arrays: dict[str, Any], i: int, j: int, is_bias: bool) -> list[Column]:
+        columns: list[Column] = []
+        if not is_bias:
+            columns.append((f"a_prev[b,{i}]", arrays["a_prev"][:, i], 0))
+        columns.append((f"z[b,{j}]", arrays["z"][:, j], 4))
+        if "dL_da" in arrays:
+            columns.append((f"dL/da[b,{j}]", arrays["dL_da"][:, j], 2))
+        activation = get_activation(self.session.spec.activation)
+        if activation.derivative is not None:
+            z, a = arrays["z"][:, [j]], arrays["a"][:, [j]]
+            columns.append(("f′(z)", activation.derivative(z, a)[:, 0], 3))
+        if "dL_dz" in arrays:
+            columns.append((f"dL/dz[b,{j}]", arrays["dL_dz"][:, j], 1))
+            if not is_bias:
+                product = arrays["a_prev"][:, i] * arrays["dL_dz"][:, j]
+                columns.append(("a_prev·dL/dz", product, 0))
+        return columns
+
+    def _table(self, columns: list[Column], width: int, room: int) -> list[Text]:
+        if room < 2:
+            return []
+        batch = len(columns[0][1])
+        shown = columns
+        while shown:
+            cells = [[num(float(v)) for v in values[: room - 1]] for _, values, _ in shown]
+            widths = [
+                max([len(h)] + [len(c) for c in col])
+                for (h, _, _), col in zip(shown, cells, strict=True)
+            ]
+            total = 4 + sum(w + 2 for w in widths)
+            if total <= width or len(shown) == 1:
+                break
+            worst = max(p for _, _, p in shown)
+            drop = max(k for k, (_, _, p) in enumerate(shown) if p == worst)
+            shown = shown[:drop] + shown[drop + 1 :]
+        head = Text("   b", style="dim", no_wrap=True)
+        for (header, _, _), w in zip(shown, widths, strict=True):
+            head.append("  " + header.rjust(w), style="dim")
+        lines = [head]
+        visible = min(batch, room - 1 if batch <= room - 1 else room - 2)
+        for b in range(visible):
+            line = Text(f"{b:>4}", style="dim", no_wrap=True)
+            for col, w in zip(cells, widths, strict=True):
+                line.append("  " + col[b].rjust(w))
+            lines.append(line)
+        if visible < batch:
+            lines.append(Text(f"   … {batch - visible} more samples in the sum", style="dim"))
+        return [line if line.cell_len <= width else line[:width] for line in lines]
+
+    def _sum_lines(
+        self,
+        arrays: dict[str, Any],
+        i: int,
+        j: int,
+        is_bias: bool,
+        grad: float | None,
+        width: int,
+    ) -> list[Text]:
+        dz = arrays["dL_dz"][:, j]
+        total = float(dz.sum() if is_bias else np.dot(arrays["a_prev"][:, i], dz))
+        text = f"Σ = {num(total)}"
+        if grad is not None:
+            agrees = np.isclose(total, grad, rtol=1e-6, atol=1e-12)
+            text += f"  backprop gave {num(grad)} {'✓ same' if agrees else '✗ differs'}"
+        return [Text(fit(text, width), style="bold", no_wrap=True)]

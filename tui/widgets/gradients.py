@@ -1,0 +1,175 @@
+"""dL/dW of the selected layer as a heat map (or numbers) with a cursor; the bias is the last row.
+
+Before the backward pass reaches the layer there is no gradient yet, so the pane
+shows the weights themselves: the cursor still picks the weight to edit (``w``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from rich.text import Text
+from textual.binding import Binding
+from textual.events import Click
+
+from ..blocks import CACHE
+from ..render import CELL, Grid, fit, heat_lines, legend, num, number_lines, numbers_width
+from .base import Pane
+
+
+class GradientsPane(Pane):
+    TITLE = "gradients dL/dW"
+    BINDINGS = [  # noqa: RUF012 - Textual reads this class attribute
+        Binding("up", "app.cursor(-1, 0)", "cursor up", show=False),
+        Binding("down", "app.cursor(1, 0)", "cursor down", show=False),
+        Binding("left", "app.cursor(0, -1)", "cursor left", show=False),
+        Binding("right", "app.cursor(0, 1)", "cursor right", show=False),
+    ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.step_size = (1, 1)  # weights per cell along each axis, for the cursor keys
+        self.source_step = 0
+        self._cells: tuple[Grid, Grid | None, int, int] | None = None  # heat map, for clicks
+        self._number_cells = (0, 1)  # numbers: (left margin, cell width), for clicks
+
+    def arrays(self) -> tuple[str, NDArray[Any], NDArray[Any] | None]:
+        """(what is shown, kernel (inputs, units), bias (units,) or None).
+
+        ``self.source_step`` is the step those numbers belong to (for the cache key).
+        """
+        s = self.session
+        dbg = s.dbg
+        record = dbg.record_of("backward", s.layer)
+        bias_name = s.bias_name
+        if record is not None and s.kernel_name in record.arrays:
+            bias = record.arrays[bias_name] if bias_name else None
+            self.source_step = record.step_index
+            return "dL/dW", record.arrays[s.kernel_name], bias
+        params = dbg.params
+        self.source_step = dbg.step_index
+        return "W", params[s.kernel_name], params[bias_name] if bias_name else None
+
+    def wanted_rows(self, width: int, height: int) -> int:
+        """Rows (with the top border) the compact layout should give: all of a small
+        matrix, or half the screen for a heat map."""
+        spec = self.session.spec
+        rows = spec.inputs + (1 if spec.use_bias else 0) + 3
+        if numbers_width((spec.units,), label_width=len(str(spec.inputs - 1))) > width:
+            return max(height // 3, 6)
+        return min(rows, max(height // 3, 6))
+
+    def summary(self, width: int) -> Text:
+        s = self.session
+        what, kernel, _ = self.arrays()
+        param, index = s.cursor_param()
+        value = self.value_at(param, index)
+        text = f"{what} {s.kernel_name} {kernel.shape[0]}×{kernel.shape[1]} · cursor {param}{list(index)} {num(value)}"
+        return Text(fit(text, width), no_wrap=True)
+
+    def value_at(self, param: str, index: tuple[int, ...]) -> float:
+        _, kernel, bias = self.arrays()
+        source = bias if param.endswith(".bias") and bias is not None else kernel
+        return float(source[index])
+
+    def build(self, width: int, height: int) -> list[Text]:
+        s = self.session
+        what, kernel, bias = self.arrays()
+        param, index = s.cursor_param()
+        head = f"{what} {s.kernel_name} ({kernel.shape[0]}×{kernel.shape[1]})"
+        head += f" · {param.split('.')[1]}{list(index)} = {num(self.value_at(param, index))}"
+        lines = [Text(fit(head, width), style="bold", no_wrap=True)]
+        inputs, units = kernel.shape
+        rows = inputs + (1 if bias is not None else 0)
+        label_width = len(str(inputs - 1))
+        fits = numbers_width((units,), label_width=label_width) <= width and rows + 2 <= height
+        if fits:
+            lines += self._numbers(kernel, bias)
+            if what == "W":
+                lines.append(
+                    Text(
+                        fit("no gradient yet: the backward pass fills this in", width), style="dim"
+                    )
+                )
+            return lines
+        return lines + self._heat(what, kernel, bias, width, height - 1)
+
+    def _numbers(self, kernel: NDArray[Any], bias: NDArray[Any] | None) -> list[Text]:
+        s = self.session
+        self.step_size = (1, 1)
+        self._cells = None
+        matrix = kernel if bias is None else np.vstack([kernel, bias[None, :]])
+        labels = [str(i) for i in range(kernel.shape[0])] + (["b"] if bias is not None else [])
+        cols = [str(j) for j in range(kernel.shape[1])]
+        cell = max([len(num(float(v))) for v in matrix.reshape(-1)] + [len(c) for c in cols])
+        self._number_cells = (max(len(label) for label in labels) + 1, cell)
+        return number_lines(matrix, s.palette, s.cursor, labels, cols)
+
+    def _heat(
+        self, what: str, kernel: NDArray[Any], bias: NDArray[Any] | None, width: int, height: int
+    ) -> list[Text]:
+        s = self.session
+        inputs = kernel.shape[0]
+        label_width = len(str(inputs - 1))
+        map_rows = max(height - (3 if bias is not None else 2), 1)
+        map_cols = max((width - label_width - 1) // CELL, 1)
+        key = (s.revision, self.source_step, what, s.kernel_name)
+        grid = CACHE.get(key, kernel, map_rows, map_cols)
+        bias_grid = None
+        if bias is not None:
+            bias_grid = CACHE.get((*key, "bias"), bias, 1, grid.values.shape[1])
+        self.step_size = grid.block_size()
+        row, col = s.cursor
+        on_bias = bias is not None and row >= inputs
+        cell = grid.cell_of(min(row, inputs - 1), col)
+        labels = [str(int(e)) for e in grid.row_edges[:-1]]
+        lines = heat_lines(grid, s.palette, None if on_bias else cell, labels)
+        self._cells = (grid, bias_grid, label_width + 1, len(lines))
+        if bias_grid is not None:
+            bias_cell = bias_grid.cell_of(0, col) if on_bias else None
+            lines += heat_lines(bias_grid, s.palette, bias_cell, ["b".rjust(label_width)])
+        scale = max(grid.scale, bias_grid.scale if bias_grid is not None else 0.0)
+        note = legend(scale, s.palette, width)
+        if grid.reduced:
+            r, c = self.step_size
+            extra = f"  cell {r}×{c} · shift+arrows: 1 weight"
+            if note.cell_len + len(extra) <= width:
+                note.append(extra, style="dim")
+        lines.append(note)
+        return lines
+
+    def on_click(self, event: Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or self.folded:
+            return
+        self.focus()
+        target = self._target(offset.x, offset.y - 1)
+        if target is not None:
+            self.app.call_later(self.app.run_action, f"cursor_to({target[0]}, {target[1]})")
+
+    def _target(self, x: int, y: int) -> tuple[int, int] | None:
+        """The (row, col) of the weight drawn at content (x, y) below the title."""
+        s = self.session
+        inputs, units = s.spec.inputs, s.spec.units
+        if self._cells is None:  # numbers: a header of column numbers, then the rows
+            left, cell = self._number_cells
+            if x < left:
+                return None
+            col, row = (x - left) // (cell + 1), y - 1
+        else:
+            grid, bias_grid, left, map_rows = self._cells
+            cell_col = (x - left) // CELL
+            if cell_col < 0 or cell_col >= grid.values.shape[1]:
+                return None
+            col = int(grid.col_edges[cell_col])
+            if y < map_rows:
+                row = int(grid.row_edges[y])
+            elif y == map_rows and bias_grid is not None:
+                row = inputs
+            else:
+                return None
+        if 0 <= row < s.cursor_rows() and 0 <= col < units:
+            return row, col
+        return None

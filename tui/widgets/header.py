@@ -1,0 +1,55 @@
+"""The header line: scenario, backend and device, epoch, step, loss and the run state."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+
+from .base import Bar
+
+
+def fit_parts(parts: list[tuple[str, str]], width: int, sep: str = " · ") -> Text:
+    """Join (text, style) parts with ``sep``, dropping whole parts from the end to fit."""
+    line = Text(no_wrap=True, overflow="crop")
+    for i, (text, style) in enumerate(parts):
+        extra = (len(sep) if i else 0) + len(text)
+        if line.cell_len + extra > width:
+            break
+        if i:
+            line.append(sep, style="dim")
+        line.append(text, style=style)
+    return line
+
+
+class HeaderBar(Bar):
+    """One line: what is being trained, where, and how far it has got."""
+
+    def build(self, width: int, height: int) -> list[Text]:
+        s = self.session
+        dbg = s.dbg
+        backend = dbg.backend
+        epochs = dbg.scenario.training.epochs
+        epoch = f"epoch {min(dbg.epoch + 1, epochs)}/{epochs}"
+        if dbg.finished:
+            epoch = f"epoch {epochs}/{epochs} done"
+        state = "replay" if s.read_only else ""
+        if s.running:
+            state = "running"
+        parts = [
+            (f"backprop-tui {dbg.scenario.name}", "bold"),
+            (s.step_label(), "bold"),
+            (epoch, ""),
+            (s.loss_text(), "bold"),
+        ]
+        for name, value in dbg.metrics.items():
+            shown = f"{value:.4g}" if math.isfinite(value) else str(value)
+            parts.append((f"{name} {shown}", ""))
+        parts.append(
+            (f"{backend.name} {backend.device} {getattr(backend, 'dtype', '')}".strip(), "dim")
+        )
+        line = fit_parts(parts, width - len(state) - 2)
+        if state:
+            line.append(" " * max(width - line.cell_len - len(state), 1))
+            line.append(state, style="reverse bold")
+        return [line]

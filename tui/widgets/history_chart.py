@@ -1,0 +1,60 @@
+"""Loss (and the first metric) per training step, as line charts with axes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.text import Text
+
+from ..chart import line_chart
+from ..render import fit
+from .base import Pane
+
+
+class ChartPane(Pane):
+    TITLE = "loss history"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._series: dict[str, list[float]] = {}
+        self._seen = 0  # steps of the history already copied into _series
+
+    def _sync(self) -> dict[str, list[float]]:
+        """Copy only the new steps of the history (going back truncates)."""
+        history = self.session.dbg.step_history
+        if len(history) < self._seen:
+            self._series, self._seen = {}, 0
+        for stats in history[self._seen :]:
+            self._series.setdefault("loss", []).append(stats.loss)
+            for name, value in stats.metrics.items():
+                self._series.setdefault(name, []).append(value)
+        self._seen = len(history)
+        return self._series
+
+    def summary(self, width: int) -> Text:
+        series = self._sync()
+        parts = [f"{name} {values[-1]:.4g}" for name, values in series.items() if values]
+        text = " · ".join(parts) or "no finished step yet"
+        return Text(fit(f"{text} ({self._seen} steps)", width), no_wrap=True)
+
+    def build(self, width: int, height: int) -> list[Text]:
+        series = self._sync()
+        if not series:
+            return [
+                Text(
+                    fit("Loss and metrics appear here after each full training step.", width),
+                    style="dim",
+                )
+            ]
+        names = list(series)
+        shown = names[:2] if height >= 12 and len(names) > 1 else names[:1]
+        lines: list[Text] = []
+        each = (height - len(shown)) // len(shown)
+        for name in shown:
+            values = series[name]
+            last = values[-1]
+            head = f"{name} {last:.4g}" if math.isfinite(last) else f"{name} {last}"
+            lines.append(Text(fit(head, width), style="bold", no_wrap=True))
+            lines += line_chart(values, width, each, style="bold")
+        return lines

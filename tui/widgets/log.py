@@ -1,0 +1,61 @@
+"""Warnings, breakpoint hits and events, newest at the bottom; scrolls when focused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+
+from ..render import fit
+from .base import Pane
+
+MARKS = {
+    "info": ("·", "dim"),
+    "warning": ("⚠", "bold yellow"),
+    "error": ("✖", "bold red"),
+    "break": ("●", "bold magenta"),
+}
+
+
+class LogPane(Pane):
+    TITLE = "log"
+    BINDINGS = [  # noqa: RUF012 - Textual reads this class attribute
+        Binding("up", "scroll_log(1)", "older", show=False),
+        Binding("down", "scroll_log(-1)", "newer", show=False),
+        Binding("pageup", "scroll_log(10)", "page up", show=False),
+        Binding("pagedown", "scroll_log(-10)", "page down", show=False),
+        Binding("end", "scroll_log(-1000000000)", "newest", show=False),
+    ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.scrolled = 0  # lines scrolled up from the newest
+
+    def action_scroll_log(self, delta: int) -> None:
+        total = len(self.session.log_entries())
+        self.scrolled = max(0, min(self.scrolled + delta, max(total - 1, 0)))
+        self.redraw()
+
+    def summary(self, width: int) -> Text:
+        entries = self.session.log_entries()
+        warnings = sum(1 for e in entries if e.level == "warning")
+        last = entries[-1].text if entries else "empty"
+        return Text(fit(f"{len(entries)} lines, {warnings} warnings · {last}", width), no_wrap=True)
+
+    def build(self, width: int, height: int) -> list[Text]:
+        entries = self.session.log_entries()
+        if not entries:
+            return [
+                Text(fit("Warnings, breakpoint hits and events show here.", width), style="dim")
+            ]
+        end = len(entries) - self.scrolled
+        lines = []
+        for entry in entries[max(end - height, 0) : end]:
+            mark, style = MARKS.get(entry.level, ("·", ""))
+            where = f"{entry.layer}: " if entry.layer else ""
+            line = Text(f"{entry.step:>5} ", style="dim", no_wrap=True)
+            line.append(f"{mark} {entry.level:<7} ", style=style)
+            line.append(fit(where + entry.text, max(width - line.cell_len, 0)))
+            lines.append(line)
+        return lines
