@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 from backprop_tui.core.errors import BackendUnavailable, ExpressionError, ScenarioError
+from backprop_tui.core.traces import TraceError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,7 +33,7 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ScenarioError, BackendUnavailable) as err:
+        except (ScenarioError, BackendUnavailable, TraceError) as err:
             fail(str(err))
         except ExpressionError as err:
             click.echo(f"backprop-tui: bad breakpoint expression: {err.message}", err=True)
@@ -196,6 +197,20 @@ def check(
     help="Training steps to take (default: all epochs).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    metavar="TRACE.npz",
+    help="Record the run to a trace that `backprop-tui replay` opens.",
+)
+@click.option(
+    "--trace-mb",
+    type=click.FloatRange(0.1, None),
+    default=64.0,
+    show_default=True,
+    help="Size cap of the trace: weights are kept every K steps, K chosen to fit.",
+)
 @user_errors
 def run(
     scenario: str,
@@ -205,10 +220,13 @@ def run(
     seed: int | None,
     steps: int | None,
     as_json: bool,
+    save: str | None = None,
+    trace_mb: float = 64.0,
 ) -> None:
     """Train SCENARIO headless: progress on stderr, the result on stdout."""
     dbg = make_debugger(scenario, backend, device, dtype, seed)
     total = dbg.total_steps if steps is None else steps
+    recorder = _start_trace(dbg, save, trace_mb)
     stopped_by = "steps"
     with click.progressbar(
         length=total, label=dbg.scenario.name, file=sys.stderr, show_pos=True, show_eta=True
@@ -219,6 +237,7 @@ def run(
             if dbg.loss is not None and dbg.loss != dbg.loss:  # NaN
                 stopped_by = "nan"
                 break
+    _finish_trace(recorder)
     result = run_summary(dbg, stopped_by)
     if as_json:
         click.echo(json.dumps({k: _json_number(v) for k, v in result.items()}, allow_nan=False))
@@ -229,6 +248,40 @@ def run(
             continue
         click.echo(f"{key} {_num(value)}")
     click.echo(f"stopped by {stopped_by}")
+
+
+TRACE_CHECKPOINT_S = 60.0  # a long recorded run is saved this often, so a kill loses little
+
+
+def _start_trace(dbg: Any, path: str | None, trace_mb: float) -> Any:
+    if path is None:
+        return None
+    from pathlib import Path
+
+    from backprop_tui.core.traces import MB, TraceRecorder
+
+    if not Path(path).resolve().parent.is_dir():
+        raise TraceError("its folder does not exist; create it first", path)
+
+    recorder = TraceRecorder(dbg, int(trace_mb * MB), path=path, checkpoint_s=TRACE_CHECKPOINT_S)
+    dbg.listeners.append(recorder.observe)
+    return recorder
+
+
+def _finish_trace(recorder: Any) -> None:
+    if recorder is None:
+        return
+    from backprop_tui.core.traces import MB
+
+    size = recorder.save()
+    if recorder.stopped:
+        click.echo(f"backprop-tui: warning: {recorder.stopped}; raise --trace-mb", err=True)
+    every = recorder.params_every if recorder.snapshots else "no"
+    click.echo(
+        f"trace saved to {recorder.path} ({size / MB:.2f} MB; weights every {every} steps "
+        "and the last)",
+        err=True,
+    )
 
 
 def _num(value: Any) -> str:
@@ -306,6 +359,33 @@ def gradcheck(
     for line in result.table():
         click.echo(line)
     sys.exit(0 if result.passed else 1)
+
+
+@main.command()
+@click.argument("trace", type=click.Path(dir_okay=False))
+@click.option("--summary", is_flag=True, help="Print what the trace holds; do not open the app.")
+@click.option(
+    "--fps",
+    type=click.FloatRange(1, 60),
+    default=10.0,
+    show_default=True,
+    help="Screen refreshes per second while playing.",
+)
+@user_errors
+def replay(trace: str, summary: bool, fps: float) -> None:
+    """Open a trace recorded with `run --save` in the app, read-only: step forward and back."""
+    from backprop_tui.core.replay import ReplayDebugger
+
+    replayed = ReplayDebugger(trace)
+    if summary:
+        for line in replayed.summary_lines():
+            click.echo(line)
+        return
+    from .app import make_app
+
+    app = make_app(replayed, fps=fps)
+    app.run()
+    sys.exit(app.return_code or 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,333 @@
+"""A read-only stand-in for the :class:`~backprop_tui.core.debugger.Debugger`, playing back a trace.
+
+It exposes the attributes the app reads from a debugger — the scenario's
+network, ``step_index``, ``epoch``, ``loss``, ``metrics``, ``params``, ``grads``,
+the step and epoch histories and the log — and moves a whole recorded step at
+a time, forward and back. Parameters and gradients come from the nearest
+recorded step at or before the current one (``params_step``, ``grads_step``);
+the intermediates of a step (activations, dL/dz) are not recorded, so the
+per-phase views are empty.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .data import Dataset
+from .debugger import LogEntry
+from .records import EpochStats, PhaseRecord, StepStats, UpdateRow
+from .scenario import InitSpec, LayerSpec, OptimizerSpec, Scenario, TrainingSpec
+from .traces import Trace, TraceError, load_trace
+
+
+@dataclass(frozen=True, eq=False)
+class RecordedScenario(Scenario):
+    """The scenario as the trace describes it: the network and settings, but no data."""
+
+    recorded_steps_per_epoch: int = 1
+
+    def steps_per_epoch(self) -> int:
+        return self.recorded_steps_per_epoch
+
+
+@dataclass(frozen=True)
+class RecordedBackend:
+    """Where the run was recorded; shown in the header."""
+
+    name: str
+    device: str
+    dtype: str
+
+
+@dataclass
+class ReplayHistory:
+    """How far back a replay can go: to the first recorded step."""
+
+    oldest_step: int
+    newest_step: int
+    nbytes: int = 0
+    cap_bytes: int = 0
+
+    def __len__(self) -> int:
+        return self.newest_step - self.oldest_step
+
+
+def recorded_scenario(trace: Trace) -> RecordedScenario:
+    meta = trace.header["scenario"]
+    layers = tuple(
+        LayerSpec(
+            name=layer["name"],
+            type=layer["type"],
+            inputs=int(layer["inputs"]),
+            units=int(layer["units"]),
+            activation=layer["activation"],
+            use_bias=bool(layer["use_bias"]),
+            kernel_initializer=InitSpec(**layer["kernel_initializer"]),
+            bias_initializer=InitSpec(**layer["bias_initializer"]),
+        )
+        for layer in meta["layers"]
+    )
+    inputs, outputs = int(meta["inputs"]), layers[-1].units
+    empty = Dataset(
+        x_train=np.zeros((0, inputs)),
+        y_train=np.zeros((0, outputs)),
+        x_val=np.zeros((0, inputs)),
+        y_val=np.zeros((0, outputs)),
+        source=f"recorded in {trace.path}" if trace.path else "recorded trace",
+    )
+    return RecordedScenario(
+        name=meta["name"],
+        description=meta["description"],
+        seed=int(meta["seed"]),
+        inputs=inputs,
+        layers=layers,
+        loss=meta["loss"],
+        optimizer=OptimizerSpec(meta["optimizer"]["name"], dict(meta["optimizer"]["options"])),
+        metrics=tuple(meta["metrics"]),
+        training=TrainingSpec(**meta["training"]),
+        data=empty,
+        path=trace.path,
+        breakpoints=tuple(meta.get("breakpoints", ())),
+        diagnostics=dict(meta.get("diagnostics", {})),
+        recorded_steps_per_epoch=int(meta["steps_per_epoch"]),
+    )
+
+
+class ReplayDebugger:
+    """Steps through a recorded run; nothing can be changed (``read_only``)."""
+
+    read_only = True
+    phase = "update"
+    next_phase = "input"
+    layer_index: int | None = None
+
+    def __init__(self, trace: Trace | str) -> None:
+        if isinstance(trace, str):
+            trace = load_trace(trace)
+        self.trace = trace
+        try:
+            self.scenario: Scenario = recorded_scenario(trace)
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise TraceError(
+                f"is damaged (its network description is incomplete: {err})", trace.path or "trace"
+            ) from None
+        backend = trace.header["backend"]
+        self.backend = RecordedBackend(backend["name"], backend["device"], backend["dtype"])
+        self.dtype = self.backend.dtype
+        self.layer_names = [layer.name for layer in self.scenario.layers]
+        self.start = trace.start_step
+        self.end = trace.start_step + trace.steps
+        self.history = ReplayHistory(self.start, self.start)
+        self.listeners: list[Callable[[ReplayDebugger], None]] = []
+        self.records: list[PhaseRecord] = []
+        self._entries = [self._log_entry(item) for item in trace.log]
+        self._positions = [int(item.get("position", 0)) for item in trace.log]
+        self._epoch_ends = [int(end) for end in trace.epochs.get("end", np.zeros(0))]
+        self._step_stats = [self._step_stat(i) for i in range(trace.steps)]
+        self._epoch_stats = [self._epoch_stat(i) for i in range(len(self._epoch_ends))]
+        self.step_index = self.start
+
+    # ----------------------------------------------------------------- views
+    @property
+    def epoch(self) -> int:
+        """Epochs finished by the current step (the first recorded epoch counts from its start)."""
+        first = int(self.trace.step_epoch[0]) if self.trace.steps else 0
+        return first + bisect.bisect_right(self._epoch_ends, self.step_index)
+
+    @property
+    def loss(self) -> float | None:
+        i = self.step_index - self.start - 1
+        return float(self.trace.loss[i]) if i >= 0 else None
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        i = self.step_index - self.start - 1
+        if i < 0:
+            return {}
+        return {m: float(v[i]) for m, v in self.trace.metrics.items()}
+
+    @property
+    def params_step(self) -> int | None:
+        """The recorded step the shown parameters come from."""
+        return _at_or_before(self.trace.param_steps, self.step_index)
+
+    @property
+    def grads_step(self) -> int | None:
+        return _at_or_before(self.trace.grad_steps, self.step_index)
+
+    @property
+    def params(self) -> dict[str, NDArray[Any]]:
+        return _row(self.trace.param_steps, self.trace.params, self.params_step)
+
+    @property
+    def grads(self) -> dict[str, NDArray[Any]]:
+        return _row(self.trace.grad_steps, self.trace.grads, self.grads_step)
+
+    @property
+    def step_history(self) -> list[StepStats]:
+        return self._step_stats[: self.step_index - self.start]
+
+    @property
+    def epoch_history(self) -> list[EpochStats]:
+        return self._epoch_stats[: bisect.bisect_right(self._epoch_ends, self.step_index)]
+
+    @property
+    def log(self) -> list[LogEntry]:
+        return self._entries[: bisect.bisect_right(self._positions, self.step_index)]
+
+    @property
+    def total_steps(self) -> int:
+        return self.end
+
+    @property
+    def finished(self) -> bool:
+        return self.step_index >= self.end
+
+    @property
+    def last_record(self) -> PhaseRecord | None:
+        return None
+
+    def record_of(self, phase: str, layer_index: int | None = None) -> PhaseRecord | None:
+        return None
+
+    def layer_arrays(self, i: int) -> dict[str, NDArray[Any]]:
+        return {}
+
+    def pending_update(self) -> None:
+        return None
+
+    def update_rows(
+        self, param: str, top_k: int | None = None, offset: int = 0, limit: int | None = None
+    ) -> list[UpdateRow]:
+        return []
+
+    def evaluate(self, split: str = "validation") -> tuple[float | None, dict[str, float] | None]:
+        return None, None
+
+    # -------------------------------------------------------------- moving
+    def goto(self, step: int) -> None:
+        """Stand after ``step`` training steps (clamped to the recording)."""
+        self.step_index = min(max(step, self.start), self.end)
+        self.history.newest_step = self.step_index
+        for listener in self.listeners:
+            listener(self)
+
+    def step(self, granularity: str = "batch") -> PhaseRecord:
+        """One recorded step forward (any granularity below an epoch), or to the epoch's end."""
+        if granularity == "epoch":
+            later = [end for end in self._epoch_ends if end > self.step_index]
+            self.goto(later[0] if later else self.end)
+        else:
+            self.goto(self.step_index + 1)
+        return self._record()
+
+    def run(self, steps: int, stop: Callable[[ReplayDebugger], bool] | None = None) -> int:
+        done = 0
+        while done < steps and not self.finished:
+            if stop is not None and stop(self):
+                break
+            self.step("batch")
+            done += 1
+        return done
+
+    def back(self) -> bool:
+        """One recorded step back; False at the start of the recording."""
+        if self.step_index <= self.start:
+            return False
+        self.goto(self.step_index - 1)
+        return True
+
+    def set_weight(self, param: str, index: tuple[int, ...], value: float) -> float:
+        raise PermissionError("a recorded replay cannot be changed")
+
+    # ------------------------------------------------------------- helpers
+    def _record(self) -> PhaseRecord:
+        return PhaseRecord(
+            phase="update",
+            step_index=max(self.step_index - 1, self.start),
+            epoch=self.epoch,
+            loss=self.loss,
+            metrics=self.metrics,
+        )
+
+    def _step_stat(self, i: int) -> StepStats:
+        t = self.trace
+        metrics = {m: float(v[i]) for m, v in t.metrics.items()}
+        return StepStats(self.start + i, int(t.step_epoch[i]), float(t.loss[i]), metrics)
+
+    def _epoch_stat(self, i: int) -> EpochStats:
+        e = self.trace.epochs
+        names = self.scenario.metrics
+        val_loss = float(e["val_loss"][i])
+        val_metrics = {m: float(e[f"val_metric/{m}"][i]) for m in names}
+        first = int(self.trace.step_epoch[0]) if self.trace.steps else 0
+        return EpochStats(
+            epoch=first + i,
+            loss=float(e["loss"][i]),
+            metrics={m: float(e[f"metric/{m}"][i]) for m in names},
+            val_loss=None if math.isnan(val_loss) else val_loss,
+            val_metrics={} if math.isnan(val_loss) else val_metrics,
+        )
+
+    @staticmethod
+    def _log_entry(item: dict[str, Any]) -> LogEntry:
+        known = {f.name for f in dataclasses.fields(LogEntry)}
+        return LogEntry(**{k: v for k, v in item.items() if k in known})
+
+    def summary_lines(self) -> list[str]:
+        """The trace in a few lines: what was recorded, how, and where it ended."""
+        t, s = self.trace, self.scenario
+        h = t.header
+        lines = [
+            f"trace     {t.path}",
+            f"scenario  {s.name}: {' → '.join(str(n) for n in [s.inputs, *self._units()])}",
+            f"recorded  steps {self.start + 1}–{self.end} ({t.steps} steps, "
+            f"{len(self._epoch_ends)} epochs ended) on {self.backend.name} "
+            f"{self.backend.device} {self.backend.dtype}, {h.get('created', '')}",
+            f"weights   at {len(t.param_steps)} steps (every {h.get('params_every') or '—'} "
+            f"steps and the last), gradients at {len(t.grad_steps)}",
+        ]
+        if t.steps:
+            metrics = "  ".join(f"{m} {float(v[-1]):.6g}" for m, v in t.metrics.items())
+            lines.append(f"last step loss {float(t.loss[-1]):.6g}  {metrics}".rstrip())
+        if self._epoch_stats:
+            last = self._epoch_stats[-1].as_dict()
+            lines.append(
+                f"epoch {self._epoch_stats[-1].epoch + 1}  "
+                + "  ".join(f"{k} {v:.6g}" for k, v in last.items())
+            )
+        warnings = sum(1 for e in self._entries if e.level == "warning")
+        lines.append(f"log       {len(self._entries)} entries, {warnings} warnings")
+        if h.get("stopped"):
+            lines.append(f"note      {h['stopped']}")
+        return lines
+
+    def _units(self) -> list[str]:
+        return [f"{layer.units} {layer.activation}" for layer in self.scenario.layers]
+
+
+def _at_or_before(steps: NDArray[np.int64], step: int) -> int | None:
+    i = int(np.searchsorted(steps, step, side="right")) - 1
+    return int(steps[i]) if i >= 0 else None
+
+
+def _row(
+    steps: NDArray[np.int64], arrays: dict[str, NDArray[Any]], step: int | None
+) -> dict[str, NDArray[Any]]:
+    if step is None:
+        return {}
+    i = int(np.searchsorted(steps, step))
+    out = {}
+    for name, stacked in arrays.items():
+        view = stacked[i].view()
+        view.flags.writeable = False
+        out[name] = view
+    return out

@@ -1,0 +1,506 @@
+"""Traces: a recorded run in one ``.npz`` file, saved atomically and read without pickle.
+
+A trace holds, per training step, the loss, the metrics and each parameter's
+gradient norm; per epoch, what Keras reports (with validation values); the
+debugger's log; and the parameters and gradients every K steps, with K
+doubled as the run grows so the file stays under a chosen size. Metadata —
+the scenario's network, loss, optimizer and training settings, the backend —
+is a JSON document stored as a ``uint8`` array, so the whole file loads with
+``allow_pickle=False``.
+
+Array names: ``step/loss``, ``step/epoch``, ``step/metric/<name>``,
+``step/grad_norm`` (steps, params); ``epoch/end``, ``epoch/loss``,
+``epoch/metric/<name>``, ``epoch/val_loss``, ``epoch/val_metric/<name>``
+(NaN where there was no validation data); ``param_steps`` and
+``params/<name>`` (recorded, *shape), ``grad_steps`` and ``grads/<name>``.
+Recorded steps count the training steps done: parameters at step s are those
+after s steps, gradients at step s are those of the s-th step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from .debugger import Debugger, LogEntry
+
+FORMAT = "backprop-tui-trace"
+VERSION = 1
+MB = 1024 * 1024
+# Room kept for the JSON header's fixed part and for each archive member's
+# zip and .npy headers, so the estimate stays above the real size.
+HEADER_RESERVE = 64 * 1024
+MEMBER_RESERVE = 512
+MAX_LOG_ENTRIES = 50_000
+ZIP_MAGIC = b"PK\x03\x04"
+
+F64 = NDArray[np.float64]
+
+
+class TraceError(Exception):
+    """A trace file that cannot be read or written; ``str(err)`` names the file, in one line."""
+
+    def __init__(self, message: str, file: str | os.PathLike[str]) -> None:
+        self.message = message
+        self.file = str(file)
+        super().__init__(f"{self.file}: {message}")
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """A recorded run. ``steps`` is the number of training steps recorded."""
+
+    header: dict[str, Any]
+    loss: F64
+    step_epoch: NDArray[np.int64]
+    metrics: dict[str, F64]
+    grad_norm: F64
+    epochs: dict[str, F64]
+    param_steps: NDArray[np.int64]
+    params: dict[str, F64]
+    grad_steps: NDArray[np.int64]
+    grads: dict[str, F64]
+    log: list[dict[str, Any]] = field(default_factory=list)
+    path: str | None = None
+
+    @property
+    def steps(self) -> int:
+        return len(self.loss)
+
+    @property
+    def start_step(self) -> int:
+        return int(self.header["start_step"])
+
+    @property
+    def param_names(self) -> list[str]:
+        return list(self.header["param_names"])
+
+    def arrays(self) -> dict[str, NDArray[Any]]:
+        """Every array as it is stored, the header included."""
+        header = dict(self.header, log=self.log)
+        out: dict[str, NDArray[Any]] = {
+            "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
+            "step/loss": self.loss,
+            "step/epoch": self.step_epoch,
+            "step/grad_norm": self.grad_norm,
+            "param_steps": self.param_steps,
+            "grad_steps": self.grad_steps,
+        }
+        out.update({f"step/metric/{k}": v for k, v in self.metrics.items()})
+        out.update({f"epoch/{k}": v for k, v in self.epochs.items()})
+        out.update({f"params/{k}": v for k, v in self.params.items()})
+        out.update({f"grads/{k}": v for k, v in self.grads.items()})
+        return out
+
+
+# ------------------------------------------------------------------------ saving
+def save_trace(path: str | os.PathLike[str], trace: Trace) -> int:
+    """Write ``trace`` to ``path`` atomically; return the file's size in bytes.
+
+    The archive is written to a temporary file beside ``path``, flushed to
+    disk and renamed over it, so a crash or a kill at any moment leaves either
+    the previous file or the new one, never a mix.
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as err:
+        raise TraceError(f"cannot be written ({err.strerror}); check the folder", path) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            arrays: dict[str, Any] = trace.arrays()  # savez's stub types **kwds too narrowly
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _sync_folder(directory)
+    return target.stat().st_size
+
+
+def _sync_folder(directory: Path) -> None:
+    # The rename is durable once the folder's entry is on disk too (POSIX only).
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# ------------------------------------------------------------------------ loading
+def load_trace(path: str | os.PathLike[str]) -> Trace:
+    """Read a trace written by :func:`save_trace`; a damaged or foreign file is a TraceError."""
+    name = str(path)
+    magic = b""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(len(ZIP_MAGIC))
+        loaded = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise TraceError("no such file; record one with backprop-tui run --save", name) from None
+    except IsADirectoryError:
+        raise TraceError("is a folder, not a trace file", name) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        if magic == ZIP_MAGIC:
+            raise TraceError(
+                "is damaged (the archive is cut short or corrupted); record it again", name
+            ) from None
+        raise TraceError("is not a backprop-tui trace (not an .npz archive)", name) from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise TraceError("is a single NumPy array, not a backprop-tui trace", name)
+    with loaded:
+        if "header" not in loaded.files:
+            raise TraceError(
+                "is an .npz archive but not a backprop-tui trace (it has no header)", name
+            )
+        try:
+            arrays = {key: loaded[key] for key in loaded.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+            raise TraceError(f"is damaged ({err}); record it again", name) from None
+    header = _header(arrays.pop("header"), name)
+    try:
+        return _assemble(header, arrays, name)
+    except (KeyError, TypeError, ValueError) as err:
+        raise TraceError(
+            f"is damaged (inconsistent contents: {err}); record it again", name
+        ) from None
+
+
+def _header(raw: NDArray[Any], name: str) -> dict[str, Any]:
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise TraceError("is not a backprop-tui trace (its header is not JSON text)", name)
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise TraceError(
+            "is damaged (its header is not valid JSON); record it again", name
+        ) from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise TraceError("is not a backprop-tui trace (its header names another format)", name)
+    version = header.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise TraceError("is damaged (its header has no format version); record it again", name)
+    if version > VERSION:
+        raise TraceError(
+            f"was written by a newer backprop-tui (trace format {version}, this one reads "
+            f"up to {VERSION}); upgrade backprop-tui to open it",
+            name,
+        )
+    return header
+
+
+def _assemble(header: dict[str, Any], arrays: dict[str, NDArray[Any]], name: str) -> Trace:
+    names = [str(n) for n in header["param_names"]]
+    metric_names = [str(m) for m in header["scenario"]["metrics"]]
+    steps = int(header["steps"])
+    start = int(header["start_step"])
+
+    def vector(key: str, dtype: type[np.generic], length: int) -> NDArray[Any]:
+        array = np.asarray(arrays[key])
+        if array.shape != (length,):
+            raise ValueError(f"{key} has shape {array.shape}, expected ({length},)")
+        return array.astype(dtype)
+
+    loss = vector("step/loss", np.float64, steps)
+    grad_norm = np.asarray(arrays["step/grad_norm"], dtype=np.float64)
+    if grad_norm.shape != (steps, len(names)):
+        raise ValueError(f"step/grad_norm has shape {grad_norm.shape}")
+    count = len(np.asarray(arrays["epoch/end"]))
+    epoch_keys = [k for k in arrays if k.startswith("epoch/")]
+    shapes = {n: tuple(int(d) for d in header["param_shapes"][n]) for n in names}
+    stored: dict[str, tuple[NDArray[np.int64], dict[str, F64]]] = {}
+    for kind, at_key in (("params", "param_steps"), ("grads", "grad_steps")):
+        at = np.asarray(arrays[at_key]).astype(np.int64)
+        if at.ndim != 1 or np.any(np.diff(at) <= 0) or np.any((at < start) | (at > start + steps)):
+            raise ValueError(f"{at_key} are not increasing steps of the recording")
+        values: dict[str, F64] = {}
+        for n in names:
+            array = arrays[f"{kind}/{n}"]
+            if array.shape != (len(at), *shapes[n]):
+                raise ValueError(f"{kind}/{n} has shape {array.shape}")
+            values[n] = array
+        stored[kind] = (at, values)
+    log = header.get("log", [])
+    if not isinstance(log, list) or not all(isinstance(item, dict) for item in log):
+        raise ValueError("the log is not a list of entries")
+    return Trace(
+        header={k: v for k, v in header.items() if k != "log"},
+        loss=loss,
+        step_epoch=vector("step/epoch", np.int64, steps),
+        metrics={m: vector(f"step/metric/{m}", np.float64, steps) for m in metric_names},
+        grad_norm=grad_norm,
+        epochs={k.removeprefix("epoch/"): vector(k, np.float64, count) for k in epoch_keys},
+        param_steps=stored["params"][0],
+        params=stored["params"][1],
+        grad_steps=stored["grads"][0],
+        grads=stored["grads"][1],
+        log=log,
+        path=name,
+    )
+
+
+# ------------------------------------------------------------------------ recording
+def scenario_metadata(dbg: Debugger) -> dict[str, Any]:
+    """What a replay needs to show the network without the scenario file or its data."""
+    s = dbg.scenario
+    return {
+        "name": s.name,
+        "description": s.description,
+        "seed": s.seed,
+        "path": s.path,
+        "inputs": s.inputs,
+        "layers": [
+            {
+                "name": layer.name,
+                "type": layer.type,
+                "inputs": layer.inputs,
+                "units": layer.units,
+                "activation": layer.activation,
+                "use_bias": layer.use_bias,
+                "kernel_initializer": dataclasses.asdict(layer.kernel_initializer),
+                "bias_initializer": dataclasses.asdict(layer.bias_initializer),
+            }
+            for layer in s.layers
+        ],
+        "loss": s.loss,
+        "optimizer": {"name": s.optimizer.name, "options": dict(s.optimizer.options)},
+        "metrics": list(s.metrics),
+        "training": dataclasses.asdict(s.training),
+        "steps_per_epoch": s.steps_per_epoch(),
+        "train_samples": len(s.data.x_train),
+        "validation_samples": len(s.data.x_val),
+        "breakpoints": list(s.breakpoints),
+        "diagnostics": dict(s.diagnostics),
+    }
+
+
+class TraceRecorder:
+    """Records a debugger's run as it goes; attach with ``dbg.listeners.append(rec.observe)``.
+
+    The run must go forward only while it is recorded (no ``back()``).
+
+    Parameters and gradients are kept every ``params_every`` steps (1 at
+    first, doubled whenever keeping them would take the file past
+    ``max_bytes``), plus the last step. Should the per-step records alone
+    reach the cap, recording stops there and the trace says so.
+    """
+
+    def __init__(
+        self,
+        dbg: Debugger,
+        max_bytes: int,
+        path: str | os.PathLike[str] | None = None,
+        checkpoint_s: float | None = None,
+    ) -> None:
+        self.dbg = dbg
+        self.max_bytes = max_bytes
+        self.path = path
+        # Saving now and then, when a path is given, leaves a usable file if the run is killed.
+        self.checkpoint_s = checkpoint_s
+        self._saved_at = time.monotonic()
+        self.start_step = dbg.step_index
+        self.param_names = list(dbg.scenario.param_names)
+        self.metric_names = list(dbg.scenario.metrics)
+        self.shapes = {n: tuple(v.shape) for n, v in dbg.params.items()}
+        self.loss: list[float] = []
+        self.step_epoch: list[int] = []
+        self.metrics: dict[str, list[float]] = {m: [] for m in self.metric_names}
+        self.grad_norm: list[list[float]] = []
+        self.epoch_rows: list[dict[str, float]] = []
+        self.log: list[dict[str, Any]] = []
+        self.log_bytes = 0
+        self.log_dropped = 0
+        self._log_seen = len(dbg.log)
+        self._epochs_seen = len(dbg.epoch_history)
+        self.params_every = 1
+        self.snapshots: dict[int, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+        itemsize = max(np.asarray(v).itemsize for v in dbg.params.values())
+        self.snapshot_bytes = 2 * itemsize * dbg.scenario.param_count + 2 * len(self.shapes) * 8
+        self.stopped: str | None = None
+        self._keep(self.start_step, with_grads=False)
+
+    # --------------------------------------------------------------- sizes
+    def _fixed_bytes(self) -> int:
+        per_step = 8 * (2 + len(self.metric_names) + len(self.param_names))
+        per_epoch = 8 * (3 + 2 * len(self.metric_names))
+        members = 8 + 3 * len(self.metric_names) + 2 * len(self.param_names)
+        return (
+            HEADER_RESERVE
+            + MEMBER_RESERVE * members
+            + per_step * len(self.loss)
+            + per_epoch * len(self.epoch_rows)
+            + self.log_bytes
+        )
+
+    def _room_for_snapshots(self) -> int:
+        return self.max_bytes - self._fixed_bytes()
+
+    # ----------------------------------------------------------- recording
+    def observe(self, dbg: Debugger) -> None:
+        """A debugger listener: records each training step once it is complete."""
+        if dbg.phase == "update" and dbg.step_index > self.start_step + len(self.loss):
+            self.record()
+            due = self.checkpoint_s is not None and (
+                time.monotonic() - self._saved_at >= self.checkpoint_s
+            )
+            if due and self.path is not None:
+                self.save()
+
+    def save(self) -> int:
+        """Write what has been recorded to ``path`` (atomically); return the size in bytes."""
+        if self.path is None:
+            raise ValueError("the recorder was given no path to save to")
+        size = save_trace(self.path, self.trace())
+        self._saved_at = time.monotonic()
+        return size
+
+    def record(self) -> None:
+        """Record the step the debugger has just completed."""
+        dbg = self.dbg
+        if self.stopped is not None:
+            return
+        stats = dbg.step_history[-1]
+        self.loss.append(float(stats.loss))
+        self.step_epoch.append(int(stats.epoch))
+        for m in self.metric_names:
+            self.metrics[m].append(float(stats.metrics.get(m, np.nan)))
+        grads = dbg.grads
+        self.grad_norm.append(
+            [
+                float(np.linalg.norm(np.asarray(grads[n], dtype=np.float64)))
+                for n in self.param_names
+            ]
+        )
+        for epoch in dbg.epoch_history[self._epochs_seen :]:
+            row = {"end": float(dbg.step_index), "loss": float(epoch.loss)}
+            for m in self.metric_names:
+                row[f"metric/{m}"] = float(epoch.metrics.get(m, np.nan))
+                row[f"val_metric/{m}"] = float(epoch.val_metrics.get(m, np.nan))
+            row["val_loss"] = np.nan if epoch.val_loss is None else float(epoch.val_loss)
+            self.epoch_rows.append(row)
+        self._epochs_seen = len(dbg.epoch_history)
+        self._take_log(dbg.log[self._log_seen :], dbg.step_index)
+        self._log_seen = len(dbg.log)
+        if (dbg.step_index - self.start_step) % self.params_every == 0:
+            self._keep(dbg.step_index, with_grads=True)
+        self._thin()
+        if self._room_for_snapshots() < 0:
+            self.stopped = (
+                f"recording stopped after step {dbg.step_index}: the per-step records "
+                f"reached the {self.max_bytes / MB:g} MB cap"
+            )
+
+    def _take_log(self, entries: list[LogEntry], position: int) -> None:
+        for entry in entries:
+            if len(self.log) >= MAX_LOG_ENTRIES:
+                self.log_dropped += 1
+                continue
+            item = {"position": position, **dataclasses.asdict(entry)}
+            self.log.append(item)
+            self.log_bytes += len(json.dumps(item)) + 2
+
+    def _keep(self, step: int, with_grads: bool) -> None:
+        dbg = self.dbg
+        params = dict(dbg.params)  # host arrays that are never written in place
+        grads = dict(dbg.grads) if with_grads and dbg.grads else None
+        self.snapshots[step] = (params, grads)
+
+    def _thin(self) -> None:
+        # one snapshot's room stays free for the final step, kept by trace()
+        while self.snapshots and (len(self.snapshots) + 1) * self.snapshot_bytes > (
+            self._room_for_snapshots()
+        ):
+            self.params_every *= 2
+            if self.params_every > max(1, 2 * (self.dbg.step_index - self.start_step)):
+                self.snapshots.clear()  # not even one fits besides the last
+                break
+            self.snapshots = {
+                s: v
+                for s, v in self.snapshots.items()
+                if (s - self.start_step) % self.params_every == 0
+            }
+
+    # ------------------------------------------------------------- output
+    def trace(self) -> Trace:
+        """Everything recorded so far, with the current step's parameters and gradients."""
+        dbg = self.dbg
+        snapshots = dict(self.snapshots)
+        last = self.start_step + len(self.loss)
+        room = self._room_for_snapshots()
+        fits = (len(snapshots) + 1) * self.snapshot_bytes <= room
+        current = dbg.step_index == last and dbg.phase == "update"
+        if last not in snapshots and fits and current:
+            snapshots[last] = (dict(dbg.params), dict(dbg.grads) if dbg.grads else None)
+        param_steps = sorted(snapshots)
+        grad_steps = [s for s in param_steps if snapshots[s][1] is not None]
+        header: dict[str, Any] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "scenario": scenario_metadata(dbg),
+            "backend": {
+                "name": dbg.backend.name,
+                "device": str(dbg.backend.device),
+                "dtype": dbg.dtype,
+            },
+            "start_step": self.start_step,
+            "steps": len(self.loss),
+            "params_every": self.params_every if self.snapshots else 0,
+            "param_names": self.param_names,
+            "param_shapes": {n: list(s) for n, s in self.shapes.items()},
+            "max_bytes": self.max_bytes,
+            "stopped": self.stopped,
+            "log_dropped": self.log_dropped,
+        }
+        return Trace(
+            header=header,
+            loss=np.array(self.loss, dtype=np.float64),
+            step_epoch=np.array(self.step_epoch, dtype=np.int64),
+            metrics={m: np.array(v, dtype=np.float64) for m, v in self.metrics.items()},
+            grad_norm=np.array(self.grad_norm, dtype=np.float64).reshape(
+                len(self.loss), len(self.param_names)
+            ),
+            epochs=self._epoch_arrays(),
+            param_steps=np.array(param_steps, dtype=np.int64),
+            params=self._stack(snapshots, param_steps, 0),
+            grad_steps=np.array(grad_steps, dtype=np.int64),
+            grads=self._stack(snapshots, grad_steps, 1),
+            log=list(self.log),
+        )
+
+    def _epoch_arrays(self) -> dict[str, F64]:
+        keys = ["end", "loss", "val_loss"]
+        keys += [f"{p}metric/{m}" for m in self.metric_names for p in ("", "val_")]
+        return {k: np.array([row[k] for row in self.epoch_rows], dtype=np.float64) for k in keys}
+
+    def _stack(
+        self,
+        snapshots: dict[int, tuple[dict[str, Any], dict[str, Any] | None]],
+        steps: list[int],
+        part: int,
+    ) -> dict[str, F64]:
+        out: dict[str, F64] = {}
+        for n in self.param_names:
+            rows = [np.asarray(snapshots[s][part][n]) for s in steps]  # type: ignore[index]
+            dtype = rows[0].dtype if rows else np.float64
+            out[n] = np.stack(rows) if rows else np.zeros((0, *self.shapes[n]), dtype=dtype)
+        return out
