@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -347,8 +348,8 @@ class Debugger:
             arrays[f"{name}.grad"] = self.backend.grads[name]
             arrays[f"{name}.change"] = upd.change
             arrays[f"{name}.new"] = new[name]
-            for term, value in upd.terms.items():
-                arrays[f"{name}.{term}"] = value
+            for term in upd.terms:  # read on demand: some terms are worked out only if shown
+                arrays[f"{name}.{term}"] = functools.partial(upd.terms.__getitem__, term)
         self.phase, self.layer_index = "update", None
         record = self._record("update", loss=self._loss, arrays=arrays)
         self._last_update = record

@@ -10,6 +10,7 @@ NumPy and torch backends run the very same code.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,7 +37,33 @@ class ParamUpdate:
     """The change to add to one parameter and the terms that produced it (same shape)."""
 
     change: Array
-    terms: dict[str, Array]
+    terms: Mapping[str, Array]
+
+
+class _AdamTerms(Mapping[str, Array]):
+    """m and v, and the bias-corrected m̂ and v̂, worked out the first time they are read.
+
+    The step itself folds the corrections into its size, so m̂ and v̂ are only
+    ever shown; a step no one looks at does not pay for two more arrays of
+    every parameter's size. Nothing is written in place, so a late read sees
+    the same numbers an early one would.
+    """
+
+    def __init__(self, m: Array, v: Array, m_scale: float, v_scale: float) -> None:
+        self._values: dict[str, Array] = {"m": m, "v": v}
+        self._corrected = {"m̂": ("m", m_scale), "v̂": ("v", v_scale)}
+
+    def __getitem__(self, key: str) -> Array:
+        if key not in self._values:
+            source, scale = self._corrected[key]
+            self._values[key] = self._values[source] / scale
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("m", "v", "m̂", "v̂"))
+
+    def __len__(self) -> int:
+        return 4
 
 
 def slot_names(spec: OptimizerSpec) -> tuple[str, ...]:
@@ -110,11 +137,21 @@ def update(
             slots[name] = {"velocity": velocity}
         elif spec.name == "adam":
             b1, b2, eps = float(o["beta_1"]), float(o["beta_2"]), float(o["epsilon"])
-            m = old["m"] + (g - old["m"]) * (1.0 - b1)
-            v = old["v"] + (g * g - old["v"]) * (1.0 - b2)
+            # m + (g − m)(1 − β₁) and so on, bit for bit, each built in one fresh array
+            # without temporaries: this is the hot path of a big layer's step.
+            m = g - old["m"]
+            m *= 1.0 - b1
+            m += old["m"]
+            v = g * g
+            v -= old["v"]
+            v *= 1.0 - b2
+            v += old["v"]
             alpha = lr * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)
-            change = -alpha * m / (xp.sqrt(v) + eps)
-            terms = {"m": m, "v": v, "m̂": m / (1.0 - b1**t), "v̂": v / (1.0 - b2**t)}
+            denominator = xp.sqrt(v)
+            denominator += eps
+            change = m * -alpha
+            change /= denominator
+            terms = _AdamTerms(m, v, 1.0 - b1**t, 1.0 - b2**t)
             updates[name] = ParamUpdate(change, terms)
             slots[name] = {"m": m, "v": v}
         else:  # rmsprop

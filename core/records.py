@@ -17,7 +17,10 @@ PHASES = ("input", "forward", "loss", "backward", "update")
 
 
 class HostArrays(Mapping[str, NDArray[Any]]):
-    """A read-only mapping that copies each backend array to the host on first read."""
+    """A read-only mapping that copies each backend array to the host on first read.
+
+    A value may also be a function of no arguments that gives the array.
+    """
 
     def __init__(self, raw: Mapping[str, Any], to_host: Callable[[Any], NDArray[Any]]) -> None:
         self._raw = dict(raw)
@@ -26,7 +29,10 @@ class HostArrays(Mapping[str, NDArray[Any]]):
 
     def __getitem__(self, key: str) -> NDArray[Any]:
         if key not in self._host:
-            array = self._to_host(self._raw[key])
+            raw = self._raw[key]
+            if callable(raw):  # worked out only when read (Adam's m̂ and v̂)
+                raw = raw()
+            array = self._to_host(raw)
             array = np.array(array, copy=True)
             array.setflags(write=False)
             self._host[key] = array

@@ -112,6 +112,7 @@ def test_adam(options: dict[str, float]) -> None:
             updates, params = steps[t - 1]
             _close(params[name], w)
             terms = updates[name].terms
+            assert list(terms) == list(optimizers.term_names(spec)) == ["m", "v", "m̂", "v̂"]
             _close(terms["m"], m)
             _close(terms["v"], v)
             _close(terms["m̂"], m / (1 - b1**t))
