@@ -391,6 +391,10 @@ def load_dataset(
         for key in ("n", "noise", "classes", "size", "factor"):
             if key in spec:
                 raise _fail(doc, f"data.{key}", f"'{key}' applies to generators only; remove it")
+    if sources[0] != "file":
+        for key in ("target", "labels"):
+            if key in spec:
+                raise _fail(doc, f"data.{key}", f"'{key}' applies to file: only; remove it")
     if sources[0] == "generator":
         x, y, source = _generate(doc, spec, seed)
     elif sources[0] == "inline":

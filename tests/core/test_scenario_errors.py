@@ -281,6 +281,12 @@ CASES = [
         "the xor generator takes no 'classes'",
     ),
     Case(
+        "file-option-on-a-generator",
+        {"data": "  generator: xor\n  target: y  #<"},
+        "data.target",
+        "applies to file: only",
+    ),
+    Case(
         "glyph-size",
         {"data": "  generator: glyphs\n  size: 16  #<"},
         "data.size",
