@@ -59,6 +59,9 @@ OPTIMIZERS: dict[str, dict[str, float | bool]] = {
     },
 }
 METRICS = ("accuracy",)
+# Beyond this a typo (units: 100000000) would end in an out-of-memory traceback
+# when the weights are drawn; 10⁸ float64 numbers are 800 MB before Adam's slots.
+MAX_PARAMS = 100_000_000
 DIAGNOSTIC_KEYS = (
     "exploding_grad_norm",
     "vanishing_grad_norm",
@@ -324,6 +327,12 @@ def _layers(r: _Reader, model: dict[str, Any]) -> tuple[int, tuple[LayerSpec, ..
                 bias=bias,
             )
         )
+        if sum(layer.param_count for layer in layers) > MAX_PARAMS:
+            raise r.fail(
+                f"{path}.units",
+                f"the network would have more than {MAX_PARAMS:,} parameters by this layer; "
+                "use fewer units",
+            )
         width = units
     return inputs, tuple(layers)
 

@@ -385,6 +385,12 @@ CASES = [
         "less than one sample",
     ),
     Case(
+        "too-many-parameters",
+        {"model": layers(hidden="    - {name: hidden, units: 100000000000}  #<")},
+        "model.layers[0].units",
+        "more than 100,000,000 parameters",
+    ),
+    Case(
         "negative-learning-rate",
         {"optimizer": "{name: sgd, learning_rate: -0.1}  #<"},
         "optimizer.learning_rate",
