@@ -44,6 +44,9 @@ GENERATOR_KEYS: dict[str, tuple[str, ...]] = {
     "sine": ("n", "noise"),
     "glyphs": ("n", "noise", "size"),
 }
+# Drawing works on a dozen arrays of every pixel at once: 5·10⁷ pixels is about 5 GB
+# at the peak, and 63,775 glyphs of 28×28 (more than MNIST's 60,000 training images).
+MAX_GLYPH_VALUES = 50_000_000
 CLASSIFICATION_LOSSES = (
     "binary_crossentropy",
     "categorical_crossentropy",
@@ -188,6 +191,14 @@ def _generate(doc: Located, spec: dict[str, Any], seed: int) -> tuple[F64, F64, 
                 )
         else:
             kwargs[key] = r.number(spec[key], path, low=0.0)
+    if name == "glyphs" and "n" in kwargs:
+        pixels = kwargs.get("size", 28) ** 2
+        if kwargs["n"] * pixels > MAX_GLYPH_VALUES:
+            raise _fail(
+                doc,
+                "data.n",
+                f"at most {MAX_GLYPH_VALUES // pixels:,} glyphs of {pixels} pixels can be drawn",
+            )
     x, y = GENERATORS[name](np.random.default_rng([seed, 1]), **kwargs)
     return x, y, f"generator {name}"
 

@@ -281,6 +281,12 @@ CASES = [
         "the xor generator takes no 'classes'",
     ),
     Case(
+        "too-many-glyphs",
+        {"data": "  generator: glyphs\n  n: 1000000  #<"},
+        "data.n",
+        "at most 63,775 glyphs of 784 pixels",
+    ),
+    Case(
         "file-option-on-a-generator",
         {"data": "  generator: xor\n  target: y  #<"},
         "data.target",
