@@ -13,9 +13,15 @@ from numpy.typing import NDArray
 
 from . import initializers, losses, metrics, optimizers
 from .backends import Backend, make_backend
+from .breakpoints import BreakHit, Breakpoint, RunResult
+from .breakpoints import evaluate as evaluate_breakpoints
+from .breakpoints import run_until as run_until_hit
+from .diagnostics import Diagnostics
+from .expressions import Expression, Vocabulary, parse
 from .history import History, Snapshot
 from .records import EpochStats, HostArrays, PhaseRecord, StepStats, UpdateRow
 from .scenario import Scenario
+from .stats import StepStatistics
 
 Granularity = Literal["phase", "layer", "batch", "epoch"]
 GRANULARITIES = ("phase", "layer", "batch", "epoch")
@@ -123,6 +129,14 @@ class Debugger:
         self._epoch_count = 0
         self._grads: dict[str, Any] = {}
         self._loss: float | None = None
+        # Debugging aids: diagnostics after every full step, breakpoints when asked.
+        self.diagnostics = Diagnostics(scenario.diagnostics)
+        self.stats: StepStatistics | None = None  # the last full step's, measured on demand
+        self.breakpoints: list[Breakpoint] = []
+        self._vocabulary = Vocabulary.of(scenario)
+        self._hit: tuple[StepStatistics, BreakHit | None] | None = None
+        for text in scenario.breakpoints:
+            self.add_breakpoint(text)
 
     # ------------------------------------------------------------------ views
     @property
@@ -354,6 +368,7 @@ class Debugger:
         record = self._record("update", loss=self._loss, arrays=arrays)
         self._last_update = record
         self._finish_step()
+        self._after_step(record)
         return record
 
     def _finish_step(self) -> None:
@@ -570,3 +585,68 @@ class Debugger:
             )
         )
         return old
+
+    # ------------------------------------------------ breakpoints and diagnostics
+    def _after_step(self, update: PhaseRecord) -> None:
+        self.stats = StepStatistics.capture(self, update)
+        for found in self.diagnostics.observe(self.stats):
+            self.log.append(
+                LogEntry(self.step_index, "warning", found.text, found.layer, found.kind)
+            )
+
+    def parse_expression(self, text: str) -> Expression:
+        """Parse a breakpoint expression against this network; raises ExpressionError."""
+        return parse(text, self._vocabulary)
+
+    def add_breakpoint(self, text: str) -> Breakpoint:
+        """Add a breakpoint (enabled); raises ExpressionError when ``text`` does not parse."""
+        breakpoint_ = Breakpoint(text, self.parse_expression(text))
+        self.breakpoints.append(breakpoint_)
+        return breakpoint_
+
+    def remove_breakpoint(self, i: int) -> Breakpoint:
+        """Remove and return breakpoint ``i`` (0-based)."""
+        return self.breakpoints.pop(i)
+
+    def toggle_breakpoint(self, i: int) -> bool:
+        """Enable or disable breakpoint ``i``; returns whether it is now enabled."""
+        breakpoint_ = self.breakpoints[i]
+        breakpoint_.enabled = not breakpoint_.enabled
+        return breakpoint_.enabled
+
+    def hit_breakpoint(self, until: Expression | None = None) -> BreakHit | None:
+        """The breakpoint (or NaN/Inf) hit by the step just finished, or None.
+
+        Checked only between full steps; asking twice about one step gives the
+        same answer and logs it once (level ``break``). ``until`` is an extra
+        expression checked first, as :meth:`run_until` does.
+        """
+        stats = self.stats
+        if stats is None or stats.step != self.step_index or self.phase != "update":
+            return None
+        if not self.records:  # went back: the step's arrays are gone
+            return None
+        if self._hit is not None and self._hit[0] is stats:
+            return self._hit[1]
+        stop_on_nan = bool(self.diagnostics.settings["stop_on_nan"])
+        hit = evaluate_breakpoints(stats, self.breakpoints, stop_on_nan, until)
+        self._hit = (stats, hit)
+        if hit is not None:
+            self.log.append(LogEntry(self.step_index, "break", hit.describe(), kind=hit.kind))
+        return hit
+
+    def run_until(
+        self,
+        expr: str | None = None,
+        max_steps: int | None = None,
+        on_step: Callable[[Debugger], None] | None = None,
+    ) -> RunResult:
+        """Step by batch until ``expr``, an enabled breakpoint or a NaN/Inf hits.
+
+        Without ``max_steps`` it stops at the end of the scenario's epochs; with
+        it, after that many steps (going on past the last epoch if asked to).
+        ``on_step`` is called after each step (a progress bar, say). Raises
+        ExpressionError, before stepping, when ``expr`` does not parse.
+        """
+        until = self.parse_expression(expr) if expr is not None else None
+        return run_until_hit(self, until, max_steps, on_step)

@@ -17,8 +17,10 @@ from numpy.typing import NDArray
 
 from . import activations, initializers, losses
 from .data import Dataset, load_dataset
-from .errors import ScenarioError
+from .errors import ExpressionError, ScenarioError
 from .expect import Expectation, parse_expectations
+from .expressions import Vocabulary
+from .expressions import parse as parse_expression
 from .yamlio import Located, load_yaml
 
 TOP_KEYS = (
@@ -71,6 +73,9 @@ DIAGNOSTIC_KEYS = (
     "update_ratio_low",
     "loss_rising_steps",
     "stop_on_nan",
+    "enabled",
+    "vanishing_grad_ratio",
+    "report_every",
 )
 
 
@@ -415,8 +420,25 @@ def _diagnostics(r: _Reader, value: object) -> dict[str, float | bool]:
     out: dict[str, float | bool] = {}
     for key, raw in spec.items():
         path = f"diagnostics.{key}"
-        out[key] = r.boolean(raw, path) if key == "stop_on_nan" else r.number(raw, path, low=0.0)
+        if key in ("stop_on_nan", "enabled"):
+            out[key] = r.boolean(raw, path)
+        elif key in ("loss_rising_steps", "report_every"):
+            out[key] = r.integer(raw, path, minimum=0 if key == "loss_rising_steps" else 1)
+        else:
+            out[key] = r.number(raw, path, low=0.0)
     return out
+
+
+def _breakpoints(r: _Reader, value: object, vocabulary: Vocabulary) -> tuple[str, ...]:
+    texts = _scalars_or_list(r, value, "breakpoints")
+    for i, text in enumerate(texts):
+        try:
+            parse_expression(text, vocabulary)
+        except ExpressionError as err:
+            raise r.fail(
+                f"breakpoints[{i}]", f"{err.message}, at column {err.column + 1} of '{text}'"
+            ) from None
+    return texts
 
 
 def _expect(r: _Reader, value: object) -> tuple[dict[str, Any], ...]:
@@ -473,7 +495,13 @@ def parse_scenario(doc: Located, base_dir: Path, seed: int | None = None) -> Sce
         training=training,
         data=data,
         path=doc.file,
-        breakpoints=_scalars_or_list(r, top.get("breakpoints"), "breakpoints"),
+        breakpoints=_breakpoints(
+            r,
+            top.get("breakpoints"),
+            Vocabulary(
+                {layer.name: layer.activation for layer in layers}, metrics, data.has_validation
+            ),
+        ),
         expect=_expect(r, top.get("expect")),
         expectations=parse_expectations(
             doc, top.get("expect"), layers, metrics, data.has_validation

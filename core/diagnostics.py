@@ -1,0 +1,293 @@
+"""Diagnostics after every training step: warnings that name the layer and give the numbers.
+
+Each condition is reported when it starts, again when it has got markedly
+worse (a tenfold larger gradient, a quarter more dead units) but not sooner
+than a tenth of ``report_every`` steps after the last report, and otherwise
+every ``report_every`` steps while it lasts, so a long run does not flood the
+log. Slow conditions (dead or saturated units, vanishing gradients, update
+ratios) must hold for :data:`PERSIST` steps in a row first, so one unlucky
+batch does not raise them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .stats import StepStatistics
+
+DEFAULTS: dict[str, float | bool] = {
+    "enabled": True,
+    "stop_on_nan": True,  # NaN or Inf stops continue mode and run_until
+    "exploding_grad_norm": 1000.0,  # a layer's gradient norm above this
+    "vanishing_grad_norm": 1e-8,  # a layer's gradient norm below this
+    "vanishing_grad_ratio": 1e-4,  # ... or below this share of the largest layer's
+    "dead_fraction": 0.5,  # share of a relu layer's units zero for the whole batch
+    "saturated_fraction": 0.5,  # share of a hidden sigmoid/tanh layer's outputs saturated
+    "update_ratio_high": 0.3,  # |Δw| / |w| per layer; about 1e-3 is healthy
+    "update_ratio_low": 1e-7,
+    "loss_rising_steps": 25,  # the loss went up this many steps in a row
+    "report_every": 500,  # steps between reminders of a condition that lasts
+}
+PERSIST = 10
+WORSE_AFTER = 0.1  # a condition that got worse is told again after this share of report_every
+KINDS = (
+    "nan",
+    "inf",
+    "exploding_gradients",
+    "vanishing_gradients",
+    "dead_relu",
+    "saturation",
+    "update_ratio_high",
+    "update_ratio_low",
+    "loss_rising",
+    "symmetry",
+)
+
+
+def thresholds(overrides: Mapping[str, float | bool]) -> dict[str, float | bool]:
+    """The scenario's ``diagnostics:`` block over the defaults."""
+    return {**DEFAULTS, **overrides}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One warning: which diagnostic, which layer (None for the whole network), what."""
+
+    kind: str
+    layer: str | None
+    text: str
+
+
+@dataclass
+class _Track:
+    run: int = 0  # consecutive steps the condition has held
+    reported_at: int | None = None
+    severity: int = 0
+
+
+class Diagnostics:
+    """Watches every finished step and says what looks wrong, once per onset.
+
+    ``overrides`` is the scenario's ``diagnostics:`` block; see :data:`DEFAULTS`.
+    """
+
+    def __init__(self, overrides: Mapping[str, float | bool] | None = None) -> None:
+        self.settings = thresholds(overrides or {})
+        self._tracks: dict[tuple[str, str | None], _Track] = {}
+        self._last_step = -1
+        self._last_loss: float | None = None
+        self._rise_start: float | None = None
+        self._rises = 0
+
+    def number(self, key: str) -> float:
+        return float(self.settings[key])
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings["enabled"])
+
+    def reset(self) -> None:
+        """Forget every condition (after going back in time)."""
+        self._tracks.clear()
+        self._last_loss, self._rise_start, self._rises = None, None, 0
+
+    def observe(self, stats: StepStatistics) -> list[Finding]:
+        """The warnings due after the step ``stats`` describes."""
+        if stats.step <= self._last_step:
+            self.reset()
+        self._last_step = stats.step
+        if not self.enabled:
+            return []
+        found: list[Finding] = []
+        bad = stats.nonfinite
+        for kind in ("nan", "inf"):
+            where = stats.first(kind)
+            text = ""
+            if where is not None and bad is not None:
+                text = f"{stats.describe(kind)}; " + _NAN_FIX
+            self._note(found, kind, None, where is not None, 0, stats.step, text, persist=1)
+        if bad is not None:
+            # Everything downstream of a NaN is NaN; other warnings would only repeat it.
+            self._rises = 0
+            return found
+        self._gradients(found, stats)
+        self._units(found, stats)
+        self._updates(found, stats)
+        self._loss(found, stats)
+        return found
+
+    # ------------------------------------------------------------ the checks
+    def _gradients(self, found: list[Finding], stats: StepStatistics) -> None:
+        norms = {spec.name: stats.grad_norm(spec.name) for spec in stats.layers}
+        largest = max((n for n in norms.values() if n is not None), default=0.0)
+        high = self.number("exploding_grad_norm")
+        low, ratio = self.number("vanishing_grad_norm"), self.number("vanishing_grad_ratio")
+        for layer, norm in norms.items():
+            if norm is None:
+                continue
+            exploding = norm > high
+            self._note(
+                found,
+                "exploding_gradients",
+                layer,
+                exploding,
+                _decades(norm / high) if exploding else 0,
+                stats.step,
+                f"{layer}: gradient norm {norm:.3g} is above {high:g} (exploding gradients); "
+                "lower the learning rate, start from smaller weights (glorot_uniform) "
+                "or use fewer layers",
+                persist=1,
+            )
+            share = norm / largest if largest > 0 else 1.0
+            vanishing = norm < low or share < ratio
+            self._note(
+                found,
+                "vanishing_gradients",
+                layer,
+                vanishing,
+                _decades(ratio / share) if share > 0 and share < ratio else 0,
+                stats.step,
+                f"{layer}: gradient norm {norm:.3g}, {share:.2g} of the largest layer's "
+                f"({largest:.3g}) (vanishing gradients); use relu instead of sigmoid, "
+                "fewer layers, or glorot/he initialization",
+            )
+
+    def _units(self, found: list[Finding], stats: StepStatistics) -> None:
+        last = stats.layers[-1].name
+        for spec in stats.layers:
+            dead = stats.dead_fraction(spec.name)
+            if dead is not None:
+                limit = self.number("dead_fraction")
+                self._note(
+                    found,
+                    "dead_relu",
+                    spec.name,
+                    dead >= limit and dead > 0,
+                    int(dead * 4),
+                    stats.step,
+                    f"{spec.name}: {_count(dead, spec.units)} relu units output zero for the "
+                    "whole batch (dying ReLU); lower the learning rate, or use he_uniform "
+                    "or leaky_relu",
+                )
+            saturated = stats.saturated_fraction(spec.name) if spec.name != last else None
+            if saturated is not None:
+                limit = self.number("saturated_fraction")
+                self._note(
+                    found,
+                    "saturation",
+                    spec.name,
+                    saturated >= limit and saturated > 0,
+                    int(saturated * 4),
+                    stats.step,
+                    f"{spec.name}: {saturated:.0%} of its {spec.activation} outputs over the batch "
+                    "are saturated, their slope under 1% of its peak, so little gradient gets "
+                    "through; scale the inputs to about ±1, or start from smaller weights "
+                    "(glorot_uniform)",
+                )
+            self._note(
+                found,
+                "symmetry",
+                spec.name,
+                stats.symmetric(spec.name),
+                0,
+                stats.step,
+                f"{spec.name}: all {spec.units} units have identical weights, so they compute "
+                "the same value and get the same gradient: symmetry never breaks; initialize "
+                "the kernel randomly (glorot_uniform), not with zeros or a constant",
+            )
+
+    def _updates(self, found: list[Finding], stats: StepStatistics) -> None:
+        high, low = self.number("update_ratio_high"), self.number("update_ratio_low")
+        for spec in stats.layers:
+            ratio = stats.update_ratio(spec.name)
+            if ratio is None:
+                continue
+            self._note(
+                found,
+                "update_ratio_high",
+                spec.name,
+                ratio > high,
+                _decades(ratio / high) if ratio > high else 0,
+                stats.step,
+                f"{spec.name}: update/weight ratio {ratio:.2g} is above {high:g} (about 1e-3 "
+                "is healthy); the weights jump around: lower the learning rate",
+            )
+            self._note(
+                found,
+                "update_ratio_low",
+                spec.name,
+                ratio < low,
+                _decades(low / ratio) if 0 < ratio < low else 0,
+                stats.step,
+                f"{spec.name}: update/weight ratio {ratio:.2g} is below {low:g} (about 1e-3 "
+                "is healthy); the layer barely learns: raise the learning rate or check "
+                "its gradients",
+            )
+
+    def _loss(self, found: list[Finding], stats: StepStatistics) -> None:
+        loss, before = stats.loss, self._last_loss
+        self._last_loss = loss
+        if loss is None or before is None or not loss > before:
+            self._rises, self._rise_start = 0, None
+        else:
+            if self._rises == 0:
+                self._rise_start = before
+            self._rises += 1
+        steps = int(self.number("loss_rising_steps"))
+        rising = steps > 0 and self._rises >= steps
+        self._note(
+            found,
+            "loss_rising",
+            None,
+            rising,
+            int(math.log2(self._rises / steps)) if rising else 0,
+            stats.step,
+            f"the loss rose {self._rises} steps in a row, from {self._rise_start or 0:.4g} "
+            f"to {loss or 0:.4g}; lower the learning rate",
+            persist=1,
+        )
+
+    # -------------------------------------------------------------- reporting
+    def _note(
+        self,
+        found: list[Finding],
+        kind: str,
+        layer: str | None,
+        active: bool,
+        severity: int,
+        step: int,
+        text: str,
+        persist: int = PERSIST,
+    ) -> None:
+        track = self._tracks.setdefault((kind, layer), _Track())
+        if not active:
+            track.run = 0
+            return
+        track.run += 1
+        if track.run < persist:
+            return
+        every = float(self.settings["report_every"])
+        since = math.inf if track.reported_at is None else step - track.reported_at
+        once = kind in ("nan", "inf")  # reported at each onset, never repeated
+        due = (
+            since == math.inf
+            or (once and track.run == persist)
+            or (not once and since >= every)
+            or (severity > track.severity and since >= every * WORSE_AFTER)
+        )
+        if due:
+            track.reported_at, track.severity = step, severity
+            found.append(Finding(kind, layer, text))
+
+
+_NAN_FIX = "lower the learning rate, or look for a log or division of zero"
+
+
+def _decades(ratio: float) -> int:
+    return int(math.log10(ratio)) if ratio >= 1 and math.isfinite(ratio) else 0
+
+
+def _count(fraction: float, units: int) -> str:
+    return f"{round(fraction * units)} of {units} ({fraction:.0%})"
