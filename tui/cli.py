@@ -36,7 +36,9 @@ def user_errors(func: F) -> F:
         except (ScenarioError, BackendUnavailable, TraceError) as err:
             fail(str(err))
         except ExpressionError as err:
-            click.echo(f"backprop-tui: bad breakpoint expression: {err.message}", err=True)
+            click.echo(
+                f"backprop-tui: bad breakpoint expression (column {err.column + 1}):", err=True
+            )
             click.echo(err.pointer(), err=True)
             sys.exit(2)
 
@@ -196,6 +198,13 @@ def check(
     default=None,
     help="Training steps to take (default: all epochs).",
 )
+@click.option(
+    "--until",
+    "until",
+    default=None,
+    metavar="EXPR",
+    help="Stop once this breakpoint expression holds, e.g. 'loss < 0.01 or grad_norm > 100'.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option(
     "--save",
@@ -219,24 +228,27 @@ def run(
     dtype: str,
     seed: int | None,
     steps: int | None,
+    until: str | None,
     as_json: bool,
     save: str | None = None,
     trace_mb: float = 64.0,
 ) -> None:
-    """Train SCENARIO headless: progress on stderr, the result on stdout."""
+    """Train SCENARIO headless: progress on stderr, the result on stdout.
+
+    It stops early at the first NaN or Inf, at --until, or at a breakpoint the
+    scenario declares; stopped_by says which ("breakpoint: EXPR", "nan",
+    "steps" or "end").
+    """
     dbg = make_debugger(scenario, backend, device, dtype, seed)
+    if until is not None:
+        dbg.parse_expression(until)  # a bad expression fails here, before any training
     total = dbg.total_steps if steps is None else steps
     recorder = _start_trace(dbg, save, trace_mb)
-    stopped_by = "steps"
     with click.progressbar(
         length=total, label=dbg.scenario.name, file=sys.stderr, show_pos=True, show_eta=True
     ) as bar:
-        for _ in range(total):
-            dbg.step("batch")
-            bar.update(1)
-            if dbg.loss is not None and dbg.loss != dbg.loss:  # NaN
-                stopped_by = "nan"
-                break
+        outcome = dbg.run_until(until, max_steps=steps, on_step=lambda _: bar.update(1))
+    stopped_by = outcome.stopped_by
     _finish_trace(recorder)
     result = run_summary(dbg, stopped_by)
     if as_json:
