@@ -68,8 +68,9 @@ class StepArrays:
     """References to what a full training step computed, in backend arrays.
 
     ``z``, ``a``, ``dL_da``, ``dL_dz``: per layer, (batch, units); ``grads``: the
-    step's gradients; ``params``: the weights after its update; ``old`` and
-    ``change``: per parameter, the weights before the update and the change added.
+    step's gradients; ``params``: the weights after its update; ``update``: the
+    update record's arrays, ``<param>`` (the weights before the update) and
+    ``<param>.change`` (the change added), read only when a ratio is asked for.
     """
 
     x: Array
@@ -79,8 +80,7 @@ class StepArrays:
     dL_dz: list[Array]
     grads: Mapping[str, Array]
     params: Mapping[str, Array]
-    old: Mapping[str, Array]
-    change: Mapping[str, Array]
+    update: Mapping[str, Array]
 
 
 class StepStatistics:
@@ -118,7 +118,6 @@ class StepStatistics:
     def capture(cls, dbg: Debugger, update: PhaseRecord) -> StepStatistics:
         """The statistics of the step ``dbg`` has just finished, whose update record is ``update``."""
         b = dbg.backend
-        names = dbg.scenario.param_names
         val: dict[str, float] = {}
         if dbg.epoch_history:
             last = dbg.epoch_history[-1]
@@ -133,12 +132,7 @@ class StepStatistics:
             dL_dz=list(b.dL_dz),
             grads=dict(b.grads),
             params=dict(b.params),
-            old={name: update.arrays[name] for name in names if name in update.arrays},
-            change={
-                name: update.arrays[f"{name}.change"]
-                for name in names
-                if f"{name}.change" in update.arrays
-            },
+            update=update.arrays,
         )
         return cls(
             step=dbg.step_index,
@@ -215,7 +209,12 @@ class StepStatistics:
         if function == "weight_norm":
             return self._norm(arrays.params, layer)
         if function == "update_ratio":
-            change, old = self._norm(arrays.change, layer), self._norm(arrays.old, layer)
+            names = self._param_names(layer)
+            changes = {
+                n: arrays.update[n + ".change"] for n in names if n + ".change" in arrays.update
+            }
+            olds = {n: arrays.update[n] for n in changes if n in arrays.update}
+            change, old = self._norm(changes, layer), self._norm(olds, layer)
             if change is None or not old:
                 return None  # undefined against all-zero weights
             return change / old

@@ -95,8 +95,7 @@ def _arrays(stats_like: Debugger, **broken: Any) -> StepArrays:
         "dL_dz": list(b.dL_dz),
         "grads": grads,
         "params": dict(b.params),
-        "old": {},
-        "change": {},
+        "update": {},
     }
     for key, value in broken.items():
         if key == "grad":
