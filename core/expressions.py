@@ -82,6 +82,9 @@ COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 _DIGITS = "0123456789"
 _SINGLE = "()+-*/"
 _SPELLED = {"nan": "NaN", "inf": "Inf"}
+# Bounds that keep parsing and evaluation far from Python's recursion limit.
+MAX_TOKENS = 256
+MAX_DEPTH = 32  # parentheses, not and unary minus inside one another
 _MISTAKES = {
     "&&": "use 'and' to combine conditions",
     "||": "use 'or' to combine conditions",
@@ -173,6 +176,18 @@ class _Parser:
         self.vocabulary = vocabulary
         self.tokens = tokenize(text)
         self.pos = 0
+        self.depth = 0
+        if len(self.tokens) > MAX_TOKENS + 1:
+            raise self.error(
+                f"the expression is too long (over {MAX_TOKENS} pieces); "
+                "split it into several breakpoints",
+                self.tokens[MAX_TOKENS].start,
+            )
+
+    def nest(self, token: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nested more than {MAX_DEPTH} deep; simplify it", token.start)
 
     @property
     def token(self) -> Token:
@@ -221,7 +236,9 @@ class _Parser:
     def negation(self) -> Node:
         token = self.accept("not")
         if token is not None:
+            self.nest(token)
             operand = self.negation()
+            self.depth -= 1
             return Not(token.start, operand.end, operand)
         return self.comparison()
 
@@ -259,7 +276,9 @@ class _Parser:
     def unary(self) -> Node:
         token = self.accept("-")
         if token is not None:
+            self.nest(token)
             operand = self.unary()
+            self.depth -= 1
             self.refuse_flag(operand, "negated with '-'")
             return Negate(token.start, operand.end, operand)
         return self.atom()
@@ -281,7 +300,9 @@ class _Parser:
             self.pos += 1
             return self.name(token)
         if self.accept("("):
+            self.nest(token)
             inner = self.disjunction()
+            self.depth -= 1
             close = self.accept(")")
             if close is None:
                 raise self.unexpected(

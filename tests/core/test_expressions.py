@@ -240,6 +240,24 @@ def test_bad_expressions_point_at_the_fault(text: str, column: int, words: str) 
     assert lines[1].index("^") == column
 
 
+def test_size_and_nesting_are_bounded() -> None:
+    deep = "(" * 33 + "loss" + ")" * 33
+    with pytest.raises(ExpressionError) as caught:
+        parse(deep, VOCAB)
+    assert caught.value.column == 32 and "nested" in caught.value.message
+    assert parse("(" * 32 + "loss" + ")" * 32, VOCAB).holds(Env())
+    with pytest.raises(ExpressionError, match="nested"):
+        parse("not " * 40 + "nan", VOCAB)
+    with pytest.raises(ExpressionError, match="nested"):
+        parse("-" * 40 + "1", VOCAB)
+    long = " or ".join(["nan"] * 200)
+    with pytest.raises(ExpressionError) as caught:
+        parse(long, VOCAB)
+    assert "too long" in caught.value.message
+    assert caught.value.column == 128 * len("nan or ")  # where the 257th piece starts
+    assert parse(" or ".join(["nan"] * 128), VOCAB).holds(Env(nan=1.0))
+
+
 def test_the_vocabulary_follows_the_scenario() -> None:
     plain = Vocabulary({"hidden": "relu"}, metrics=(), has_validation=False)
     for text, words in [
