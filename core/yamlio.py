@@ -8,6 +8,7 @@ built is capped, so an alias bomb is refused instead of expanded.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,23 @@ def _child(path: str, key: object) -> str:
 
 
 # What the safe loader builds: plain scalars, lists and mappings (and !!binary, !!timestamp).
+class _Loader(yaml.SafeLoader):
+    """The safe loader, reading ``1e-3`` as a number as YAML 1.2 does.
+
+    YAML 1.1 (PyYAML) wants a dot in a float, so ``learning_rate: 1e-3`` would be
+    the text "1e-3"; every scenario writer means the number.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: list(value) for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
 _PLAIN_TAGS = {tag for tag in yaml.SafeLoader.yaml_constructors if tag is not None}
 
 
@@ -162,7 +180,7 @@ def load_yaml(text: str, file: str) -> Located:
             "put large data in a .npz or .csv file and name it under data.file",
             file=file,
         )
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
