@@ -204,10 +204,10 @@ def test_metrics_the_scenario_does_not_compute_are_refused(tmp_path: Path) -> No
 
 
 def test_numbers_written_without_a_dot_are_numbers(tmp_path: Path) -> None:
-    # YAML 1.1 reads 1e-4 as text; the issue's own example writes tol: 1e-4
+    # the issue's own example writes tol: 1e-4, which plain YAML 1.1 reads as text
     scenario = load_scenario(_write(tmp_path, "  - {step: 1, loss: 2e-1, tol: 1e-4}\n"))
     assert scenario.expectations[0].condition == Condition("==", 0.2, 1e-4)
-    assert scenario.expect == ({"step": 1, "loss": "2e-1", "tol": "1e-4"},)
+    assert scenario.expect == ({"step": 1, "loss": 0.2, "tol": 1e-4},)
 
 
 # ------------------------------------------------------------------------- the command
