@@ -250,6 +250,13 @@ class Debugger:
         return True
 
     def _advance(self) -> PhaseRecord:
+        # Overflow and NaN are what a debugger exists to show: the diagnostics
+        # report them with their place, so NumPy's own warnings would only
+        # scribble over the terminal.
+        with np.errstate(all="ignore"):
+            return self._advance_unguarded()
+
+    def _advance_unguarded(self) -> PhaseRecord:
         nxt = self.next_phase
         if nxt == "input":
             record = self._input()

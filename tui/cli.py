@@ -239,7 +239,8 @@ def run(
     scenario declares; stopped_by says which ("breakpoint: EXPR", "nan",
     "steps" or "end").
     """
-    dbg = make_debugger(scenario, backend, device, dtype, seed)
+    # A headless run never steps back: keep the history to one step.
+    dbg = make_debugger(scenario, backend, device, dtype, seed, history_mb=1)
     if until is not None:
         dbg.parse_expression(until)  # a bad expression fails here, before any training
     total = dbg.total_steps if steps is None else steps
