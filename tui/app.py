@@ -97,7 +97,7 @@ class DebuggerApp(ActionsMixin, App[int]):
         self.redraw_all(force=True)
 
     def on_resize(self, event: Resize) -> None:
-        self._apply_layout()
+        self._apply_layout(event.size.width, event.size.height)
 
     def on_descendant_focus(self) -> None:
         if self.screen.has_class("-compact"):
@@ -110,9 +110,10 @@ class DebuggerApp(ActionsMixin, App[int]):
         focused = self.focused
         return focused.id if isinstance(focused, Pane) and focused.id in layout.PANES else None
 
-    def _apply_layout(self) -> None:
+    def _apply_layout(self, width: int | None = None, height: int | None = None) -> None:
         """Two columns on a big screen; an accordion of folded panes on a small one."""
-        width, height = self.size
+        if width is None or height is None:
+            width, height = self.size
         screen = self.screen
         if not isinstance(self.focused, Pane) and self.focused is not None:
             return  # a dialog is open
@@ -147,6 +148,7 @@ class DebuggerApp(ActionsMixin, App[int]):
     # --------------------------------------------------------------- running
     def start_run(self, mode: Mode) -> None:
         self.session.running = True
+        self.session.progress = ""
         self.session.status = (
             "continuing to the next breakpoint"
             if mode == "continue"
@@ -162,7 +164,7 @@ class DebuggerApp(ActionsMixin, App[int]):
 
     def on_step_done(self, message: StepDone) -> None:
         if self.session.running:
-            self.session.status = f"{message.steps:,} steps · {message.rate:,.0f} steps/s"
+            self.session.progress = f"{message.steps:,} steps · {message.rate:,.0f} steps/s"
             self.redraw_all()
 
     def on_run_stopped(self, message: RunStopped) -> None:

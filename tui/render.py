@@ -8,6 +8,7 @@ under ``NO_COLOR``) a cell reads ``+7`` or ``-3``, the sign and a 0–9 magnitud
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,11 +18,13 @@ import numpy as np
 from numpy.typing import NDArray
 from rich.color import Color
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 
 LEVELS = 9  # magnitude steps on each side of zero
 CELL = 2  # characters per heat-map cell: roughly square in a terminal
 CURSOR = Style(reverse=True, bold=True)
+NO_STYLE = Style()
+DIM = Style(dim=True)
 BAD = Style(bold=True, color="yellow", bgcolor="red")  # a NaN or inf cell: "!!"
 
 
@@ -48,7 +51,7 @@ def short(x: float) -> str:
 
 
 def num_width(sig: int = 4) -> int:
-    """The widest ``num(x, sig)`` can be: sign, digits, point and a three-character exponent."""
+    """The widest ``num(x, sig)`` usually is: sign, digits, point and ``e-05``."""
     return sig + 6
 
 
@@ -104,7 +107,13 @@ def glyph(lvl: int) -> str:
 
 def scale_of(array: NDArray[Any]) -> float:
     """The largest finite |value|, the ends of the colour scale (0 for an empty array)."""
-    finite = np.abs(array[np.isfinite(array)])
+    data = np.asarray(array)
+    if not data.size:
+        return 0.0
+    high, low = float(np.max(data)), float(np.min(data))
+    if math.isfinite(high) and math.isfinite(low):
+        return max(abs(high), abs(low))
+    finite = np.abs(data[np.isfinite(data)])
     return float(finite.max()) if finite.size else 0.0
 
 
@@ -145,10 +154,22 @@ def _edges(n: int, parts: int) -> NDArray[np.int64]:
     return np.append(np.arange(0, n, size), n).astype(np.int64)
 
 
-def _reduce(array: NDArray[Any], edges: NDArray[np.int64], axis: int) -> NDArray[np.float64]:
-    starts = edges[:-1]
-    high = np.maximum.reduceat(array, starts, axis=axis)
-    low = np.minimum.reduceat(array, starts, axis=axis)
+def _reduce_rows(data: NDArray[np.float64], size: int, pick: Any) -> NDArray[np.float64]:
+    """``pick`` (np.max or np.min) over blocks of ``size`` rows; the inner axis stays
+    contiguous, which is what makes this fast on big arrays."""
+    full = data.shape[0] // size
+    parts = [pick(data[: full * size].reshape(full, size, data.shape[1]), axis=1)] if full else []
+    if full * size < data.shape[0]:
+        parts.append(pick(data[full * size :], axis=0, keepdims=True))
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _block_extremes(data: NDArray[np.float64], rows: int, cols: int) -> NDArray[np.float64]:
+    """Per (rows × cols) block, its value of largest magnitude."""
+    high = _reduce_rows(data, rows, np.max)
+    low = _reduce_rows(data, rows, np.min)
+    high = _reduce_rows(np.ascontiguousarray(high.T), cols, np.max).T
+    low = _reduce_rows(np.ascontiguousarray(low.T), cols, np.min).T
     picked: NDArray[np.float64] = np.where(np.abs(high) >= np.abs(low), high, low)
     return picked
 
@@ -156,25 +177,25 @@ def _reduce(array: NDArray[Any], edges: NDArray[np.int64], axis: int) -> NDArray
 def downsample(array: NDArray[Any], max_rows: int, max_cols: int) -> Grid:
     """Reduce a (rows, cols) array to at most (max_rows, max_cols) cells, keeping extremes.
 
-    The cost is one pass over the array; the result's size depends only on the screen.
+    The cost is a couple of passes over the array; the result's size depends only
+    on the screen. A NaN or inf anywhere in a block makes the block NaN.
     """
     data = np.asarray(array, dtype=np.float64)
     if data.ndim == 1:
         data = data[None, :]
     rows, cols = data.shape
     row_edges, col_edges = _edges(rows, max_rows), _edges(cols, max_cols)
-    out_rows, out_cols = len(row_edges) - 1, len(col_edges) - 1
     values = data
-    if rows and cols:
-        bad = ~np.isfinite(data)
-        clean = np.where(bad, 0.0, data)
-        if out_rows < rows:
-            clean = _reduce(clean, row_edges, 0)
-            bad = np.logical_or.reduceat(bad, row_edges[:-1], axis=0)
-        if out_cols < cols:
-            clean = _reduce(clean, col_edges, 1)
-            bad = np.logical_or.reduceat(bad, col_edges[:-1], axis=1)
-        values = np.where(bad, np.nan, clean)  # a NaN or inf anywhere in a block shows
+    if rows and cols and (len(row_edges) - 1 < rows or len(col_edges) - 1 < cols):
+        block_r = int(row_edges[1] - row_edges[0])
+        block_c = int(col_edges[1] - col_edges[0])
+        finite = np.isfinite(data)
+        if finite.all():
+            values = _block_extremes(data, block_r, block_c)
+        else:
+            clean = np.where(finite, data, 0.0)
+            bad = _block_extremes((~finite).astype(np.float64), block_r, block_c) > 0
+            values = np.where(bad, np.nan, _block_extremes(clean, block_r, block_c))
     return Grid(values, row_edges, col_edges, (rows, cols), scale_of(data))
 
 
@@ -188,24 +209,47 @@ def heat_lines(
     lines = []
     rows, cols = grid.values.shape
     label_width = max((len(s) for s in row_labels), default=0) if row_labels else 0
+    levels = _levels(grid.values, grid.scale)
     for r in range(rows):
-        line = Text(no_wrap=True, overflow="crop")
-        if row_labels:
-            line.append(row_labels[r].rjust(label_width) + " ", style="dim")
-        for c in range(cols):
-            value = float(grid.values[r, c])
-            here = cursor == (r, c)
-            if not math.isfinite(value):
-                line.append("!!", style=BAD + CURSOR if here else BAD)
-                continue
-            lvl = level(value, grid.scale)
-            if palette.glyphs:
-                line.append(glyph(lvl), style=CURSOR if here else "")
-            else:
-                style = palette.level_style(lvl)
-                line.append("[]" if here else "  ", style=style + CURSOR if here else style)
-        lines.append(line)
+        label = row_labels[r].rjust(label_width) + " " if row_labels else ""
+        pieces = [label]
+        spans = [Span(0, len(label), DIM)] if label else []
+        position = len(label)
+        row = levels[r]
+        starts = [0, *(np.flatnonzero(np.diff(row)) + 1).tolist(), cols]
+        if cursor is not None and cursor[0] == r and 0 <= cursor[1] < cols:
+            starts = sorted({*starts, cursor[1], cursor[1] + 1})
+        for start, stop in itertools.pairwise(starts):
+            text, style = _cell(int(row[start]), palette, cursor == (r, start))
+            run = text * (stop - start)
+            pieces.append(run)
+            spans.append(Span(position, position + len(run), style))
+            position += len(run)
+        lines.append(Text("".join(pieces), spans=spans, no_wrap=True, overflow="crop"))
     return lines
+
+
+def _cell(lvl: int, palette: Palette, here: bool) -> tuple[str, Style]:
+    """A cell's two characters and style (one run of equal cells shares them)."""
+    if lvl > LEVELS:  # not finite
+        text, style = "!!", BAD
+    elif palette.glyphs:
+        text, style = glyph(lvl), NO_STYLE
+    else:
+        text, style = ("[]" if here else "  "), palette.level_style(lvl)
+    return text, (style + CURSOR) if here else style
+
+
+def _levels(values: NDArray[np.float64], scale: float) -> NDArray[np.int64]:
+    """``level`` of every cell at once; LEVELS + 1 marks a cell that is not finite."""
+    finite = np.isfinite(values)
+    if scale <= 0:
+        steps = np.zeros(values.shape, dtype=np.int64)
+    else:
+        clean = np.where(finite, values, 0.0)
+        steps = np.minimum(np.ceil(np.abs(clean) / scale * LEVELS - 1e-9), LEVELS).astype(np.int64)
+        steps = np.where(clean < 0, -steps, steps)
+    return np.where(finite, steps, LEVELS + 1)
 
 
 def number_lines(

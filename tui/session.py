@@ -36,6 +36,7 @@ class Session:
         self.palette = Palette()
         self.running = False
         self.status = HINT
+        self.progress = ""  # steps and rate of a running continue
         self.read_only = bool(getattr(debugger, "read_only", False))
 
     # ------------------------------------------------------------- selection
@@ -64,12 +65,12 @@ class Session:
         return self.spec.inputs + (1 if self.spec.use_bias else 0)
 
     def select_layer(self, index: int) -> None:
+        """Select layer ``index``; the cursor keeps its place, or its bias row, where it can."""
+        on_bias = self.cursor_param()[0] == self.bias_name
         count = len(self.dbg.scenario.layers)
         self.layer = min(max(index, 0), count - 1)
-        self.cursor = (
-            min(self.cursor[0], self.cursor_rows() - 1),
-            min(self.cursor[1], self.spec.units - 1),
-        )
+        row = self.cursor_rows() - 1 if on_bias and self.spec.use_bias else self.cursor[0]
+        self.cursor = (min(row, self.cursor_rows() - 1), min(self.cursor[1], self.spec.units - 1))
 
     def move_cursor(self, d_row: int, d_col: int) -> None:
         row = min(max(self.cursor[0] + d_row, 0), self.cursor_rows() - 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.events import Resize
 from textual.geometry import Region
@@ -30,6 +31,9 @@ class Lines(Widget):
         self.session = session
         self.folded = False
         self._lines: list[Text] = []
+        self._strips: dict[int, Strip] = {}  # rendered lines, until they or the style change
+        self._strip_style: Style | None = None
+        self._strip_width = 0
 
     def on_mount(self) -> None:
         self.border_title = self.TITLE
@@ -64,9 +68,12 @@ class Lines(Widget):
                 lines = self.build(width, height)[:height]
         old, self._lines = self._lines, lines
         if force or len(old) != len(lines):
+            self._strips = {}
             self.refresh()
             return
         changed = [y for y, (a, b) in enumerate(zip(old, lines, strict=True)) if a != b]
+        for y in changed:
+            self._strips.pop(y, None)
         if len(changed) * 2 > height:
             self.refresh()
         else:
@@ -82,13 +89,20 @@ class Lines(Widget):
         return line
 
     def render_line(self, y: int) -> Strip:
-        width = self.content_size.width
-        style = self.rich_style
-        if y >= len(self._lines):
-            return Strip.blank(width, style)
-        text = self._lines[y]
-        strip = Strip(list(text.render(self.app.console, end="")), text.cell_len)
-        return strip.crop_extend(0, width, style).apply_style(style)
+        width = self.size.width
+        style = self.visual_style.rich_style  # cached by Textual until the styles change
+        if style != self._strip_style or width != self._strip_width:
+            self._strips, self._strip_style, self._strip_width = {}, style, width
+        strip = self._strips.get(y)
+        if strip is None:
+            if y >= len(self._lines):
+                strip = Strip.blank(width, style)
+            else:
+                text = self._lines[y]
+                strip = Strip(list(text.render(self.app.console, end="")), text.cell_len)
+                strip = strip.crop_extend(0, width, style).apply_style(style)
+            self._strips[y] = strip
+        return strip
 
     @property
     def lines(self) -> list[Text]:

@@ -45,7 +45,8 @@ class NetworkPane(Pane):
                 marks.append("bwd✓")
                 grad = backward.arrays.get(f"{layer.name}.kernel")
                 if grad is not None:
-                    marks.append(f"‖g‖ {float(np.linalg.norm(grad)):.3g}")
+                    # np.square().sum(), not linalg.norm: no BLAS threads on the UI's side
+                    marks.append(f"‖g‖ {float(np.sqrt(np.square(grad).sum())):.3g}")
             text = (
                 f"{'▶' if selected else ' '} {layer.name.ljust(name_width)}  "
                 f"{layer.inputs}→{layer.units} {layer.activation}  "

@@ -11,5 +11,9 @@ from .base import Bar
 class StatusBar(Bar):
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
-        prefix = "▶ running · p: pause · " if s.running else ""
+        prefix = (
+            f"▶ running · p: pause · {s.progress + ' · ' if s.progress else ''}"
+            if s.running
+            else ""
+        )
         return [Text(fit(prefix + s.status, width), no_wrap=True, style="italic")]

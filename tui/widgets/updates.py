@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from backprop_tui.core.optimizers import rule_text, term_names
 from backprop_tui.core.records import UpdateRow
 from rich.text import Text
 from textual.binding import Binding
 
-from ..render import count, fit, num
+from ..render import count, fit, num, wrap
+from ..update_view import UpdateArrays, top_indices, update_arrays
 from .base import Pane
 
 SMALL = 64  # layers with at most this many numbers list them all in index order
@@ -38,8 +40,8 @@ class UpdatePane(Pane):
         self.by_change: bool | None = None  # None: decided by the layer's size
         self._total = 0
         self._page = 1
-        self._rows_key: tuple[Any, ...] = ()
-        self._rows: list[UpdateRow] = []
+        self._rank_key: tuple[Any, ...] = ()
+        self._rank: list[tuple[int, int]] = []
 
     def action_scroll_rows(self, delta: int) -> None:
         self.row_offset = max(0, min(self.row_offset + delta, max(self._total - self._page, 0)))
@@ -55,72 +57,76 @@ class UpdatePane(Pane):
             return self.by_change
         return self.session.spec.param_count > SMALL
 
+    def _sources(self) -> tuple[str, list[UpdateArrays]]:
+        """("pending" / "applied in step N" / "", the selected layer's parameters' arrays)."""
+        s = self.session
+        found = []
+        state = ""
+        for param in (s.kernel_name, s.bias_name):
+            if param is None:
+                continue
+            result = update_arrays(s.dbg, param)
+            if result is not None:
+                kind, arrays = result
+                state = "pending" if kind == "pending" else f"applied in step {s.dbg.step_index}"
+                found.append(arrays)
+        return state, found
+
+    def _ranking(self, key: tuple[Any, ...], sources: list[UpdateArrays]) -> list[tuple[int, int]]:
+        """(source, flat index) of the biggest |change| over all the layer's parameters."""
+        if key != self._rank_key:
+            pool = []
+            for n, src in enumerate(sources):
+                flat_change = np.abs(src.change.reshape(-1))
+                pool += [(float(flat_change[i]), n, int(i)) for i in top_indices(src.change, TOP)]
+            pool.sort(key=lambda item: -item[0])
+            self._rank_key, self._rank = key, [(n, i) for _, n, i in pool[:TOP]]
+        return self._rank
+
     def summary(self, width: int) -> Text:
         s = self.session
-        state = self._state()
-        rows = self._rows_for(s.kernel_name, 0, 1, ranked=True) if state else []
-        if not rows:
-            return Text(fit(f"{s.spec.name}: {state or 'after the backward pass'}", width))
-        r = rows[0]
+        state, sources = self._sources()
+        if not sources:
+            return Text(fit(f"{s.spec.name}: after the backward pass", width), no_wrap=True)
+        key = (s.revision, s.dbg.step_index, state, s.layer)
+        n, flat = self._ranking(key, sources)[0]
+        r = sources[n].row(flat)
         text = f"{state}: biggest {r.param}{list(r.index)} {num(r.value)} → {num(r.new_value)}"
         return Text(fit(text, width), no_wrap=True)
-
-    def _state(self) -> str:
-        dbg = self.session.dbg
-        if dbg.pending_update() is not None:
-            return "pending"
-        if dbg.record_of("update") is not None and dbg.phase in ("update", "input"):
-            return f"applied in step {dbg.step_index}"
-        return ""
-
-    def _rows_for(self, param: str, offset: int, limit: int, ranked: bool) -> list[UpdateRow]:
-        dbg = self.session.dbg
-        if ranked:
-            rows: list[UpdateRow] = dbg.update_rows(param, top_k=offset + limit)
-            return rows[offset:]
-        result: list[UpdateRow] = dbg.update_rows(param, offset=offset, limit=limit)
-        return result
 
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
         spec = s.dbg.scenario.optimizer
         rule = Text(fit(rule_text(spec), width), style="dim", no_wrap=True)
-        state = self._state()
-        if not state:
+        state, sources = self._sources()
+        if not sources:
             text = "The update appears once the backward pass is done (n: finish this step)."
-            return [rule, Text(fit(text, width), style="italic", no_wrap=True)]
+            return [rule, *wrap(text, width, "italic")]
         ranked = self._ranked()
-        params = [p for p in (s.kernel_name, s.bias_name) if p is not None]
-        sizes = [int(s.dbg.params[p].size) for p in params]
+        total = sum(src.size for src in sources)
         page = max(height - 3, 1)
         self._page = page
-        self._total = min(sum(sizes), TOP) if ranked else sum(sizes)
+        self._total = min(total, TOP) if ranked else total
         self.row_offset = min(self.row_offset, max(self._total - page, 0))
-        key = (s.revision, s.dbg.step_index, state, tuple(params), self.row_offset, page, ranked)
-        if key != self._rows_key:
-            self._rows_key, self._rows = key, self._visible(params, sizes, ranked, page)
-        rows = self._rows
-        order = f"top {min(TOP, sum(sizes))} by |change|" if ranked else "index order"
-        title = f"{state} · {s.spec.name} · {count(sum(sizes))} numbers · {order}"
+        if ranked:
+            key = (s.revision, s.dbg.step_index, state, s.layer)
+            picked = self._ranking(key, sources)[self.row_offset : self.row_offset + page]
+            rows = [sources[n].row(flat) for n, flat in picked]
+        else:
+            rows = self._in_order(sources, page)
+        order = f"top {min(TOP, total)} by |change|" if ranked else "index order"
+        title = f"{state} · {s.spec.name} · {count(total)} numbers · {order}"
         title += f" · rows {self.row_offset + 1}–{self.row_offset + len(rows)}"
         lines = [Text(fit(title, width), style="bold", no_wrap=True), rule]
         return lines + self._table(rows, term_names(spec), width)
 
-    def _visible(
-        self, params: list[str], sizes: list[int], ranked: bool, page: int
-    ) -> list[UpdateRow]:
-        if ranked:  # one ranking over kernel and bias together
-            pool: list[UpdateRow] = []
-            for p in params:
-                pool += self._rows_for(p, 0, self.row_offset + page, ranked=True)
-            pool.sort(key=lambda r: -abs(r.change))
-            return pool[self.row_offset : self.row_offset + page]
+    def _in_order(self, sources: list[UpdateArrays], page: int) -> list[UpdateRow]:
         rows: list[UpdateRow] = []
         start = self.row_offset
-        for p, size in zip(params, sizes, strict=True):
-            if start < size and len(rows) < page:
-                rows += self._rows_for(p, start, page - len(rows), ranked=False)
-            start = max(start - size, 0)
+        for src in sources:
+            stop = min(src.size, start + page - len(rows))
+            rows += [src.row(flat) for flat in range(max(start, 0), stop)]
+            start -= src.size
         return rows
 
     def _table(self, rows: list[UpdateRow], terms: tuple[str, ...], width: int) -> list[Text]:

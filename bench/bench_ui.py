@@ -1,0 +1,268 @@
+"""The terminal UI's figures, measured in one run.
+
+- time to first frame of ``backprop-tui scenarios/xor.yaml`` in a pseudo-terminal,
+  against ``python -c "import textual.app"`` (target: first frame ≤ 0.6 s);
+- CPU time per screen refresh after a training step at 120×40, for xor, the glyphs
+  network (784→64→10) and a 784→512→512→10 network (target: ≤ 40 ms, and the big
+  network within 1.3× of xor);
+- continue-mode training steps per second with the screen live against the same
+  loop headless, in alternating windows so a busy machine hurts both alike
+  (target: live ≥ 70% of headless), and how long a key takes to act meanwhile;
+- bytes per second the app writes to a real terminal while continuing.
+
+    .venv/bin/python bench/bench_ui.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import pty
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from backprop_tui.core import Debugger, load_scenario
+from backprop_tui.tui.app import make_app
+from textual import events
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMAND = str(Path(sys.executable).parent / "backprop-tui")
+
+BIG = """
+name: big
+description: 784→512→512→10 on 28×28 glyphs.
+seed: 0
+data: {generator: glyphs, size: 28, n: 640}
+model:
+  inputs: 784
+  layers:
+    - {name: hidden1, type: dense, units: 512, activation: relu, kernel_initializer: he_uniform}
+    - {name: hidden2, type: dense, units: 512, activation: relu, kernel_initializer: he_uniform}
+    - {name: output, type: dense, units: 10, activation: softmax}
+loss: categorical_crossentropy
+optimizer: {name: adam, learning_rate: 0.001}
+metrics: [accuracy]
+training: {epochs: 100, batch_size: 32, shuffle: true}
+"""
+
+LONG_XOR = (ROOT / "scenarios" / "xor.yaml").read_text().replace("epochs: 500", "epochs: 10000000")
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+# --------------------------------------------------------------- first frame
+def first_frame(args: list[str], marker: bytes, size: tuple[int, int] = (80, 24)) -> float:
+    """Seconds from starting ``args`` in a pty until ``marker`` has been written; then quit."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(
+            {"TERM": "xterm-256color", "COLUMNS": str(size[0]), "LINES": str(size[1])}
+        )
+        os.execv(args[0], args)
+    _set_size(fd, size)
+    start = time.perf_counter()
+    seen = b""
+    elapsed = float("nan")
+    while time.perf_counter() - start < 10:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+            if marker in seen:
+                elapsed = time.perf_counter() - start
+                break
+    os.write(fd, b"q")
+    _drain_and_reap(pid, fd)
+    return elapsed
+
+
+def _set_size(fd: int, size: tuple[int, int]) -> None:
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+
+
+def _drain_and_reap(pid: int, fd: int) -> None:
+    end = time.perf_counter() + 5
+    while time.perf_counter() < end:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            try:
+                if not os.read(fd, 65536):
+                    break
+            except OSError:
+                break
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+    else:
+        os.kill(pid, 9)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    os.close(fd)
+
+
+def import_time() -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import textual.app"], check=True)
+    return time.perf_counter() - start
+
+
+def bytes_per_second(scenario: Path, seconds: float) -> float:
+    """What the app writes to a 120×40 terminal per second while continuing."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["TERM"] = "xterm-256color"
+        os.execv(COMMAND, [COMMAND, str(scenario)])
+    _set_size(fd, (120, 40))
+    _read_for(fd, 1.5)  # the first frame
+    os.write(fd, b"c")
+    _read_for(fd, 0.5)
+    written = _read_for(fd, seconds)
+    os.write(fd, b"p")
+    _read_for(fd, 0.3)
+    os.write(fd, b"q")
+    _drain_and_reap(pid, fd)
+    return written / seconds
+
+
+def _read_for(fd: int, seconds: float) -> int:
+    total = 0
+    end = time.perf_counter() + seconds
+    while (left := end - time.perf_counter()) > 0:
+        ready, _, _ = select.select([fd], [], [], min(left, 0.05))
+        if ready:
+            try:
+                total += len(os.read(fd, 65536))
+            except OSError:
+                break
+    return total
+
+
+# ------------------------------------------------------------ refresh cost
+async def refresh_cpu_ms(scenario: Path | str, refreshes: int) -> float:
+    """Median CPU time to redraw every pane and composite the 120×40 screen after a step."""
+    dbg = Debugger(load_scenario(scenario))
+    app = make_app(dbg)
+    times = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        for _ in range(refreshes):
+            dbg.step("batch")
+            start = time.process_time()
+            app.redraw_all()
+            await pilot.pause()
+            times.append(time.process_time() - start)
+    return statistics.median(times) * 1000
+
+
+# ------------------------------------------------------- continue throughput
+async def continue_rates(
+    scenario: Path, windows: int, seconds: float
+) -> tuple[float, float, float]:
+    """(headless steps/s, live steps/s, worst key latency in ms), from alternating windows."""
+    dbg = Debugger(load_scenario(scenario))
+    app = make_app(dbg, fps=10)
+    headless, live, latencies = [], [], []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for _ in range(windows):
+            start, steps = time.perf_counter(), 0
+            while time.perf_counter() - start < seconds:
+                dbg.step("batch")
+                steps += 1
+            headless.append(steps / (time.perf_counter() - start))
+            first = dbg.step_index
+            start = time.perf_counter()
+            app.action_continue_run()
+            await asyncio.sleep(seconds / 2)
+            latencies.append(await _key_latency(app))
+            await asyncio.sleep(seconds / 2 - latencies[-1] / 1000)
+            app.action_pause()
+            while app.session.running:
+                await asyncio.sleep(0.005)
+            live.append((dbg.step_index - first) / (time.perf_counter() - start))
+            await pilot.pause()
+    return statistics.median(headless), statistics.median(live), max(latencies)
+
+
+async def _key_latency(app: object) -> float:
+    """Milliseconds from a tab key arriving until the focus has moved."""
+    before = app.focused  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    app.post_message(events.Key("tab", None))  # type: ignore[attr-defined]
+    while app.focused is before:  # type: ignore[attr-defined]
+        await asyncio.sleep(0.001)
+    return (time.perf_counter() - start) * 1000
+
+
+# ---------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 7
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        big = write(directory, "big", BIG)
+        long_xor = write(directory, "long_xor", LONG_XOR)
+
+        frames = [
+            first_frame([COMMAND, "scenarios/xor.yaml"], b"backprop-tui xor")
+            for _ in range(repeats)
+        ]
+        imports = [import_time() for _ in range(repeats)]
+        frame, imported = statistics.median(frames), statistics.median(imports)
+        print(f"first frame of backprop-tui scenarios/xor.yaml: {frame:.3f} s (target ≤ 0.6 s)")
+        print(
+            f"python -c 'import textual.app':                  {imported:.3f} s  ratio {frame / imported:.2f}×"
+        )
+
+        refreshes = 10 if args.quick else 30
+        costs = {
+            name: asyncio.run(refresh_cpu_ms(scenario, refreshes))
+            for name, scenario in (
+                ("xor", "xor"),
+                ("glyphs 784→64→10", "glyphs"),
+                ("784→512→512→10", big),
+            )
+        }
+        for name, cost in costs.items():
+            print(f"refresh after a step, 120×40, {name:<18} {cost:6.1f} ms CPU (target ≤ 40 ms)")
+        ratio = costs["784→512→512→10"] / costs["xor"]
+        print(f"784→512→512→10 against xor: {ratio:.2f}× (target ≤ 1.3×)")
+
+        for name, scenario in (("xor", long_xor), ("784→512→512→10", big)):
+            windows = 3 if args.quick else 5
+            seconds = 1.0 if name == "xor" else 2.0
+            headless, live, latency = asyncio.run(continue_rates(scenario, windows, seconds))
+            print(
+                f"continue, {name:<15} headless {headless:8.1f} steps/s, live {live:8.1f} steps/s: "
+                f"{live / headless:.0%} (target ≥ 70%); a key took at most {latency:.0f} ms"
+            )
+        rate = bytes_per_second(long_xor, 3.0)
+        print(
+            f"written to a 120×40 terminal while continuing xor: {rate / 1000:.1f} KB/s (design: about 50 KB/s at most)"
+        )
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    main()

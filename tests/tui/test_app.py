@@ -1,0 +1,440 @@
+"""The app driven by its keys, headless, at 80×24 and at a large size."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from backprop_tui.core import Debugger
+from backprop_tui.tui.app import DebuggerApp, make_app
+from backprop_tui.tui.help_screen import HelpScreen
+from backprop_tui.tui.widgets.base import Lines
+from textual.pilot import Pilot
+from tui_helpers import EXPLODING, LONG_XOR, debugger_on, pane_text, screen_text
+
+SMALL = (80, 24)
+LARGE = (160, 48)
+NUMBER = r"[+-]?\d+\.\d+(?:e[+-]\d+)?|0"
+
+
+async def wait_stopped(app: DebuggerApp, pilot: Pilot[int]) -> None:
+    """Wait until a continue (or epoch) run has ended and its last message is handled."""
+    while app.session.running:
+        await pilot.pause(0.01)
+    await pilot.pause()
+
+
+def lit_stage(app: DebuggerApp) -> str | None:
+    """The pipeline stage shown as just done: the one in brackets."""
+    found = re.search(r"\[(\w+)", pane_text(app, "pipeline"))
+    return found.group(1) if found else None
+
+
+async def test_fresh_start_shows_the_network_the_batch_to_come_and_a_hint(
+    xor_app: DebuggerApp,
+) -> None:
+    async with xor_app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        text = screen_text(xor_app)
+        assert "backprop-tui xor" in text and "step 0/500" in text
+        assert "hidden  2→4 tanh" in text and "output  4→1 sigmoid" in text
+        assert "next batch (4)" in text
+        assert "space: step a phase" in text
+        assert lit_stage(xor_app) is None  # nothing done yet
+        assert "? help" in pane_text(xor_app, "keys")
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+async def test_space_walks_the_whole_pipeline(xor_app: DebuggerApp, size: tuple[int, int]) -> None:
+    async with xor_app.run_test(size=size) as pilot:
+        seen = []
+        for _ in range(5):
+            await pilot.press("space")
+            seen.append(lit_stage(xor_app))
+        assert seen == ["input", "forward", "loss", "gradients", "update"]
+        assert "step 1/500" in pane_text(xor_app, "header")
+        assert "loss 0.7286" in pane_text(xor_app, "header")
+        await pilot.press("space")
+        assert lit_stage(xor_app) == "input"
+        assert "step 2/500" in pane_text(xor_app, "header")
+
+
+async def test_l_steps_one_layer_and_selects_it(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=LARGE) as pilot:
+        stages = []
+        for _ in range(6):
+            await pilot.press("l")
+            stages.append((lit_stage(xor_app), xor_app.session.layer))
+        assert stages == [
+            ("input", 0),
+            ("forward", 0),
+            ("forward", 1),
+            ("loss", 1),
+            ("backward", 1),
+            ("gradients", 0),
+        ]
+        assert "[forward hidden]" not in pane_text(xor_app, "pipeline")
+
+
+def _update_rows(app: DebuggerApp) -> list[list[float]]:
+    """The update table's numeric rows as read off the screen: value, gradient, lr·g, change, new."""
+    rows = []
+    for line in pane_text(app, "updates").splitlines():
+        cells = line.split()
+        if len(cells) >= 6 and "·" not in line and re.fullmatch(r"\d+(,\d+)?", cells[-6]):
+            rows.append([float(c) for c in cells[-5:]])
+    return rows
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+async def test_sgd_update_table_is_value_minus_lr_times_gradient(
+    xor_app: DebuggerApp, size: tuple[int, int]
+) -> None:
+    async with xor_app.run_test(size=size) as pilot:
+        for _ in range(4):  # input, forward, loss, backward: the update is pending
+            await pilot.press("space")
+        xor_app.query_one("#updates", Lines).focus()
+        await pilot.pause()
+        assert "pending" in pane_text(xor_app, "updates")
+        rows = _update_rows(xor_app)
+        assert len(rows) >= 4
+        for value, gradient, lr_g, change, new in rows:
+            assert lr_g == pytest.approx(0.5 * gradient, rel=1e-5, abs=1e-9)
+            assert change == pytest.approx(-lr_g, rel=1e-5, abs=1e-9)
+            assert new == pytest.approx(value - 0.5 * gradient, rel=1e-5, abs=1e-6)
+        pending = rows
+        await pilot.press("space")  # the update itself: the table now shows what was applied
+        assert "applied in step 1" in pane_text(xor_app, "updates")
+        assert _update_rows(xor_app) == pending
+        kernel = xor_app.session.dbg.params["hidden.kernel"]
+        assert kernel[0, 0] == pytest.approx(pending[0][4], rel=1e-5)
+
+
+async def test_cursor_moves_and_the_chain_rule_follows(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=SMALL) as pilot:
+        await pilot.press("n")  # a whole step: gradients of every layer exist
+        xor_app.query_one("#gradients", Lines).focus()
+        await pilot.pause()
+        assert "hidden.kernel[0,0]" in pane_text(xor_app, "chain")
+        await pilot.press("right", "down")
+        assert xor_app.session.cursor == (1, 1)
+        chain = pane_text(xor_app, "chain")
+        assert "dL/dw[1,1] = Σ_b a_prev[b,1] · dL/dz[b,1]" in chain
+        gradient = xor_app.session.dbg.grads["hidden.kernel"][1, 1]
+        total = re.search(rf"Σ = ({NUMBER})", chain)
+        assert total is not None and float(total.group(1)) == pytest.approx(gradient, rel=1e-3)
+        assert "✓ same" in chain
+        await pilot.press("down")  # onto the bias row
+        assert "dL/db[1] = Σ_b dL/dz[b,1]" in pane_text(xor_app, "chain")
+        await pilot.press("right_square_bracket")
+        assert xor_app.session.layer == 1
+        assert xor_app.session.cursor == (4, 0)  # clamped into output's 4×1 kernel plus bias
+        assert "output.bias" in pane_text(xor_app, "chain")
+
+
+async def test_mouse_selects_a_layer_and_a_weight(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=LARGE) as pilot:
+        await pilot.press("n")
+        await pilot.click("#network", offset=(4, 3))  # border, input line, hidden, output
+        assert xor_app.session.layer == 1
+        await pilot.click("#network", offset=(4, 2))
+        assert xor_app.session.layer == 0
+        # the gradient table: border, title, column header, then rows 0, 1 and the bias;
+        # click on the second number of row 1 (border and padding are two columns)
+        row = pane_text(xor_app, "gradients").splitlines()[3]
+        second = [m.start() for m in re.finditer(r"\S+", row)][2]  # label "1", then numbers
+        await pilot.click("#gradients", offset=(2 + second, 4))
+        assert xor_app.session.cursor == (1, 1)
+
+
+async def test_c_continues_and_p_pauses(scenario_file: Callable[[str], Path]) -> None:
+    dbg = debugger_on(scenario_file(LONG_XOR))
+    app = make_app(dbg, fps=20)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("c")
+        assert app.session.running
+        while dbg.step_index < 200:
+            await pilot.pause(0.02)
+        assert "running" in pane_text(app, "status")
+        await pilot.press("p")
+        await wait_stopped(app, pilot)
+        assert not app.session.running
+        assert "paused" in pane_text(app, "status")
+        stopped = dbg.step_index
+        await pilot.pause(0.2)
+        assert dbg.step_index == stopped
+        assert f"step {stopped}/" in pane_text(app, "header")
+        await pilot.press("space")  # usable again
+        assert dbg.phase == "input"
+
+
+async def test_refresh_is_bounded_while_running(scenario_file: Callable[[str], Path]) -> None:
+    dbg = debugger_on(scenario_file(LONG_XOR))
+    app = make_app(dbg, fps=10)
+    redraws = 0
+    original = app.redraw_all
+
+    def counting(force: bool = False) -> None:
+        nonlocal redraws
+        redraws += 1
+        original(force)
+
+    app.redraw_all = counting  # type: ignore[method-assign]
+    async with app.run_test(size=SMALL) as pilot:
+        started = time.monotonic()
+        await pilot.press("c")
+        start_steps = dbg.step_index
+        await asyncio.sleep(1.0)
+        app.action_pause()
+        elapsed = time.monotonic() - started
+        await wait_stopped(app, pilot)
+        steps = dbg.step_index - start_steps
+    assert steps > 100  # far more steps than frames
+    assert redraws <= 10 * elapsed + 3
+
+
+async def test_keys_answer_while_running(scenario_file: Callable[[str], Path]) -> None:
+    dbg = debugger_on(scenario_file(LONG_XOR))
+    app = make_app(dbg)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("c")
+        await pilot.pause(0.1)
+        await pilot.press("tab")
+        assert app.focused is not None and app.focused.id == "activations"
+        await pilot.press("space")  # stepping by hand waits for a pause
+        assert "p pauses first" in pane_text(app, "status")
+        assert app.session.running
+        await pilot.press("p")
+        await wait_stopped(app, pilot)
+
+
+async def test_nan_stops_the_run_and_the_app_stays_usable(
+    scenario_file: Callable[[str], Path],
+) -> None:
+    dbg = debugger_on(scenario_file(EXPLODING))
+    app = make_app(dbg)
+    async with app.run_test(size=LARGE) as pilot:
+        await pilot.press("c")
+        await wait_stopped(app, pilot)
+        assert not app.session.running
+        assert "Inf first appeared" in pane_text(app, "log")
+        assert "stopped" in pane_text(app, "status")
+        stopped = dbg.step_index
+        await pilot.press("b")
+        assert dbg.step_index == stopped - 1
+        await pilot.press("space")
+        assert dbg.phase == "input"
+
+
+async def test_an_exception_in_a_step_is_logged_not_fatal(
+    xor: Debugger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(xor)
+
+    def broken(granularity: str = "phase") -> None:
+        raise RuntimeError("the backend lost its device")
+
+    async with app.run_test(size=SMALL) as pilot:
+        monkeypatch.setattr(xor, "step", broken)
+        await pilot.press("c")
+        await wait_stopped(app, pilot)
+        await pilot.press("space")
+        await pilot.pause()
+        assert not app.session.running
+        errors = [e.text for e in app.session.log_entries() if e.level == "error"]
+        assert len(errors) == 2 and all("the backend lost its device" in e for e in errors)
+        monkeypatch.undo()
+        await pilot.press("space")
+        assert xor.phase == "input"
+
+
+async def test_b_goes_back_a_step(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=SMALL) as pilot:
+        await pilot.press("n", "n")
+        dbg = xor_app.session.dbg
+        assert dbg.step_index == 2
+        await pilot.press("b")
+        assert dbg.step_index == 1
+        assert "back at the start of step 2" in pane_text(xor_app, "status")
+        await pilot.press("b", "b")
+        assert dbg.step_index == 0
+        assert "no older step" in pane_text(xor_app, "status")
+
+
+async def test_e_runs_to_the_end_of_the_epoch(scenario_file: Callable[[str], Path]) -> None:
+    dbg = debugger_on(scenario_file(LONG_XOR.replace("batch_size: 4", "batch_size: 1")))
+    app = make_app(dbg)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("e")
+        await wait_stopped(app, pilot)
+        assert (dbg.epoch, dbg.step_index) == (1, 4)
+        assert "epoch 1 done" in pane_text(app, "status")
+
+
+async def test_q_quits_with_status_zero(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=SMALL) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+        assert not xor_app.is_running
+    assert xor_app.return_code == 0
+
+
+async def test_help_lists_every_key(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=SMALL) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(xor_app.screen, HelpScreen)
+        text = str(xor_app.screen.query_one("#help-text").render())
+        for words in (
+            "Step one phase",
+            "Continue to the next breakpoint",
+            "Edit breakpoints",
+            "Quit",
+        ):
+            assert words in text
+        await pilot.press("escape")
+        assert not isinstance(xor_app.screen, HelpScreen)
+
+
+async def test_w_edits_the_weight_under_the_cursor(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=SMALL) as pilot:
+        await pilot.press("right", "w")
+        await pilot.press(*"-0.75", "enter")  # the old value is selected: typing replaces it
+        await pilot.pause()
+        assert xor_app.session.dbg.params["hidden.kernel"][0, 1] == -0.75
+        assert "-0.75" in pane_text(xor_app, "status")
+        await pilot.press("w", *"abc", "enter")
+        assert "not a number" in str(xor_app.screen.query_one("#weight-error").render())
+        await pilot.press("escape")
+        assert xor_app.session.dbg.params["hidden.kernel"][0, 1] == -0.75
+
+
+async def test_breakpoint_editor_adds_toggles_and_explains_errors(xor_app: DebuggerApp) -> None:
+    dbg = xor_app.session.dbg
+    async with xor_app.run_test(size=SMALL) as pilot:
+        await pilot.press("B", *"loss <", "enter")
+        error = str(xor_app.screen.query_one("#breakpoint-error").render())
+        assert "^" in error  # a caret under the problem
+        await pilot.press("end", *" 0.69", "enter")
+        assert [b.text for b in dbg.breakpoints] == ["loss < 0.69"]
+        await pilot.press("tab", "space")
+        assert not dbg.breakpoints[0].enabled
+        await pilot.press("space", "escape")
+        assert dbg.breakpoints[0].enabled
+        await pilot.press("c")
+        await wait_stopped(xor_app, pilot)
+        assert dbg.loss is not None and dbg.loss < 0.69
+        assert "loss < 0.69" in pane_text(xor_app, "status")
+
+
+async def test_gradient_check_passes_on_xor(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=SMALL) as pilot:
+        await pilot.press("n", "g")
+        await xor_app.screen.workers.wait_for_complete()
+        await pilot.pause()
+        text = str(xor_app.screen.query_one("#gradcheck-text").render())
+        assert "hidden.kernel" in text and "gradient check passed" in text
+        await pilot.press("escape")
+
+
+async def test_command_palette_runs_an_action(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=LARGE) as pilot:
+        await pilot.press("ctrl+p", *"finish this training", "enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert xor_app.session.dbg.step_index == 1
+
+
+async def test_no_color_heat_maps_read_as_signed_digits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backprop_tui.core import load_scenario
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(Debugger(load_scenario("glyphs")))
+    async with app.run_test(size=LARGE) as pilot:
+        await pilot.press("n")
+        app.query_one("#gradients", Lines).focus()
+        await pilot.pause()
+        assert app.session.palette.glyphs
+        lines = pane_text(app, "gradients").splitlines()
+        assert re.search(r"(?:[+-][1-9]| 0){8}", lines[2])  # cells: sign and magnitude
+        assert "cell = sign and |v|" in pane_text(app, "gradients")
+        assert re.search(r"[+-]\d", pane_text(app, "updates"))
+
+
+@pytest.mark.parametrize("size", [SMALL, (100, 30), LARGE, (220, 60)])
+async def test_every_line_fits_its_pane_after_resizing(size: tuple[int, int]) -> None:
+    from backprop_tui.core import load_scenario
+
+    app = make_app(Debugger(load_scenario("glyphs")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", "space", "space")
+        await pilot.resize_terminal(*size)
+        await pilot.pause()
+        assert app.screen.has_class("-compact") == (size[0] < 110 or size[1] < 32)
+        for pane in app.query(Lines):
+            width = pane.content_size.width
+            assert all(line.cell_len <= width for line in pane.lines), pane.id
+        text = screen_text(app)
+        assert text.count("\n") == size[1] - 1
+        for name in ("network", "gradients", "update", "log"):
+            assert name in text
+
+
+async def test_replay_steps_but_refuses_to_change_or_continue(xor: Debugger) -> None:
+    class Replay:
+        """A read-only stand-in, as a recorded trace offers: the debugger's views, no edits."""
+
+        read_only = True
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(xor, name)
+
+    app = make_app(Replay())
+    async with app.run_test(size=SMALL) as pilot:
+        assert "replay" in pane_text(app, "header")
+        await pilot.press("n")
+        assert xor.step_index == 1
+        for key in ("c", "w", "g"):
+            await pilot.press(key)
+            assert "recorded replay" in pane_text(app, "status")
+            assert not app.session.running
+        await pilot.press("b")
+        assert xor.step_index == 0
+
+
+async def test_big_layers_are_summarised_not_dumped(scenario_file: Callable[[str], Path]) -> None:
+    big = """
+        name: wide
+        description: 784 → 512 relu → 10 softmax on glyphs.
+        seed: 0
+        data: {generator: glyphs, size: 28, n: 64}
+        model:
+          inputs: 784
+          layers:
+            - {name: hidden, type: dense, units: 512, activation: relu}
+            - {name: output, type: dense, units: 10, activation: softmax}
+        loss: categorical_crossentropy
+        optimizer: {name: sgd, learning_rate: 0.1}
+        training: {epochs: 1, batch_size: 32}
+    """
+    app = make_app(debugger_on(scenario_file(big)))
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("n")
+        app.query_one("#updates", Lines).focus()
+        await pilot.pause()
+        updates = pane_text(app, "updates")
+        assert "401,920 numbers" in updates and "top 200 by |change|" in updates
+        rows = _update_rows(app)
+        changes = [abs(r[3]) for r in rows]
+        assert changes == sorted(changes, reverse=True)
+        await pilot.press("o")
+        assert "index order" in pane_text(app, "updates")
+        app.query_one("#gradients", Lines).focus()
+        await pilot.pause()
+        assert "cell" in pane_text(app, "gradients")
+        assert len(pane_text(app, "gradients").splitlines()) < 20
+        assert np.isfinite(app.session.dbg.loss)

@@ -1,0 +1,197 @@
+"""The pure drawing functions: numbers with signs, heat maps, legends, charts, key fitting."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from backprop_tui.tui.blocks import Block, GridCache, arrange
+from backprop_tui.tui.chart import bucket, line_chart
+from backprop_tui.tui.layout import BARS, compact_heights
+from backprop_tui.tui.render import (
+    LEVELS,
+    Palette,
+    downsample,
+    fit,
+    glyph,
+    heat_lines,
+    legend,
+    level,
+    num,
+    number_lines,
+)
+from backprop_tui.tui.widgets.keybar import chosen_keys
+from hypothesis import given
+from hypothesis import strategies as st
+
+GLYPHS = Palette(glyphs=True)
+COLOUR = Palette()
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.5, "+0.5000"),
+        (-0.5, "-0.5000"),
+        (0.0, "0"),
+        (1234.5, "+1234"),
+        (-0.0012345, "-0.001234"),
+        (1.5e-5, "+1.500e-05"),
+        (-2.5e7, "-2.500e+07"),
+        (float("nan"), "nan"),
+        (float("-inf"), "-inf"),
+    ],
+)
+def test_num_carries_sign_and_four_significant_digits(value: float, text: str) -> None:
+    assert num(value) == text
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300))
+def test_num_reads_back_close_to_the_value(value: float) -> None:
+    text = num(value)
+    assert len(text) <= 11  # +1.234e-100 at the very worst
+    if value != 0:
+        assert text[0] == ("+" if value > 0 else "-")
+        assert math.isclose(float(text), value, rel_tol=1e-3)
+
+
+def test_levels_are_symmetric_and_saturate() -> None:
+    assert level(0.0, 1.0) == 0
+    assert level(1.0, 1.0) == LEVELS
+    assert level(-1.0, 1.0) == -LEVELS
+    assert level(-0.5, 1.0) == -level(0.5, 1.0)
+    assert level(5.0, 1.0) == LEVELS
+    assert glyph(3) == "+3" and glyph(-7) == "-7" and glyph(0) == " 0"
+
+
+def test_downsample_keeps_the_extreme_of_each_block_with_its_sign() -> None:
+    array = np.zeros((100, 60))
+    array[37, 41] = -9.0
+    array[3, 2] = 4.0
+    grid = downsample(array, 10, 6)
+    assert grid.values.shape == (10, 6)
+    assert grid.block_size() == (10, 10)
+    r, c = grid.cell_of(37, 41)
+    assert grid.values[r, c] == -9.0
+    assert grid.values[grid.cell_of(3, 2)] == 4.0
+    assert grid.scale == 9.0
+    assert np.count_nonzero(grid.values) == 2
+
+
+def test_downsample_marks_blocks_holding_nan_or_inf() -> None:
+    array = np.ones((40, 40))
+    array[5, 5] = np.nan
+    array[30, 30] = np.inf
+    grid = downsample(array, 4, 4)
+    assert math.isnan(grid.values[grid.cell_of(5, 5)])
+    assert math.isnan(grid.values[grid.cell_of(30, 30)])
+    assert grid.scale == 1.0  # the scale ignores what is not finite
+    line = heat_lines(grid, GLYPHS)[0]
+    assert "!!" in line.plain
+
+
+def test_downsample_leaves_small_arrays_whole() -> None:
+    grid = downsample(np.arange(8.0).reshape(2, 4), 10, 10)
+    assert not grid.reduced
+    assert grid.values.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_glyph_heat_map_reads_sign_and_magnitude_without_colour() -> None:
+    grid = downsample(np.array([[-1.0, 0.0, 0.5, 1.0]]), 1, 4)
+    (line,) = heat_lines(grid, GLYPHS, cursor=(0, 2))
+    assert line.plain == "-9 0+5+9"
+    assert not any(span.style and getattr(span.style, "bgcolor", None) for span in line.spans)
+
+
+def test_colour_heat_map_marks_the_cursor_in_text_too() -> None:
+    grid = downsample(np.array([[-1.0, 1.0]]), 1, 2)
+    (line,) = heat_lines(grid, COLOUR, cursor=(0, 1))
+    assert line.plain == "  []"
+
+
+def test_number_lines_align_columns_with_labels() -> None:
+    lines = number_lines(
+        np.array([[1.0, -0.25], [0.0, 3.5]]), GLYPHS, row_labels=["a", "b"], col_labels=["0", "1"]
+    )
+    assert [line.plain for line in lines] == [
+        "        0       1",
+        "a  +1.000 -0.2500",
+        "b       0  +3.500",
+    ]
+
+
+@pytest.mark.parametrize("width", [10, 20, 40, 80])
+def test_legend_fits_its_width_and_names_both_ends(width: int) -> None:
+    for palette in (GLYPHS, COLOUR):
+        text = legend(0.25, palette, width)
+        assert text.cell_len <= width
+    assert "-0.250" in legend(0.25, COLOUR, 40).plain
+    assert "+0.250" in legend(0.25, COLOUR, 40).plain
+
+
+def test_fit_cuts_at_a_word_not_inside_a_number() -> None:
+    assert fit("loss +0.123456 accuracy +0.75", 20) == "loss +0.123456…"
+    assert fit("short", 10) == "short"
+
+
+def test_bucket_averages_into_at_most_n_buckets() -> None:
+    values = np.arange(100, dtype=float)
+    out = bucket(values, 10)
+    assert len(out) == 10
+    assert out[0] == pytest.approx(4.5)
+    assert bucket(values[:5], 10).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_line_chart_has_axes_and_fits() -> None:
+    values = np.exp(-np.arange(500) / 50.0)
+    lines = line_chart(values, 40, 8)
+    assert len(lines) == 8
+    assert all(line.cell_len <= 40 for line in lines)
+    assert "log" in lines[1].plain  # spans four decades: log scale
+    assert lines[-1].plain.strip().startswith("└1")
+    assert lines[-1].plain.endswith("500 step")
+    assert lines[0].plain.lstrip().startswith("+1.00┤")
+
+
+def test_line_chart_of_nothing_says_so() -> None:
+    assert line_chart([], 40, 8)[0].plain == "no history yet"
+
+
+def test_arrange_uses_numbers_when_they_fit_and_heat_maps_when_not() -> None:
+    small = [Block("z", np.ones((4, 3))), Block("a", -np.ones((4, 3)))]
+    lines = arrange(small, GLYPHS, 80, 12)
+    assert "+1.000" in lines[2].plain and "-1.000" in lines[2].plain
+    big = [Block("z", np.random.default_rng(0).normal(size=(32, 512)))]
+    lines = arrange(big, GLYPHS, 60, 12)
+    assert len(lines) <= 12
+    assert all(line.cell_len <= 60 for line in lines)
+    assert "cell" in lines[0].plain  # summarised, not dumped
+    assert "min" in lines[-1].plain
+
+
+def test_grid_cache_returns_the_same_grid_for_the_same_key() -> None:
+    cache = GridCache()
+    array = np.ones((100, 100))
+    first = cache.get(("step", 1), array, 10, 10)
+    assert cache.get(("step", 1), array, 10, 10) is first
+    assert cache.get(("step", 1), array, 5, 5) is not first
+    assert cache.hits == 1
+
+
+@pytest.mark.parametrize("width", [60, 80, 120, 200])
+def test_footer_keys_fit_and_always_offer_help(width: int) -> None:
+    keys = chosen_keys(width)
+    actions = [k.action for k in keys]
+    assert "help" in actions and "quit" in actions
+    assert (
+        sum(len(k.display) + len(k.label) + 2 + (2 if width >= 120 else 0) for k in keys) <= width
+    )
+
+
+def test_compact_heights_fill_the_screen() -> None:
+    panes = ["network", "activations", "chart", "log", "gradients", "chain", "updates"]
+    rows = compact_heights(panes, "gradients", 24, {"gradients": 6})
+    assert rows["gradients"] == 6
+    assert rows["network"] == 1
+    assert sum(rows.values()) == 24 - BARS
