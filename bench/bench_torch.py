@@ -12,7 +12,8 @@ call and would slow whatever ran next.
 
     .venv/bin/python bench/bench_torch.py [--device cpu] [--dtype float32] [--breakdown]
 
-Target on CPU: the debugger step within 1.5x the plain step.
+Target on CPU: the debugger step within 1.5x the plain step. "no diag." is the
+debugger with its per-step diagnostics off (`diagnostics: {enabled: false}`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ training: {epochs: 1000, batch_size: 128}
 """
 
 NETWORKS = {"glyphs 784-64-10, batch 32": GLYPHS, "784-512-512-10, batch 128": WIDE}
+QUIET = "diagnostics: {enabled: false}\n"
 
 
 def scenario_from_text(text: str) -> Scenario:
@@ -133,6 +135,7 @@ class Timing:
     torch_best_ms: float
     numpy_ms: float | None
     loss_gap: float  # |plain − debugger| loss after the same first steps: same arithmetic
+    quiet_ms: float  # the debugger with its per-step diagnostics switched off
 
     @property
     def ratio(self) -> float:
@@ -141,6 +144,10 @@ class Timing:
     @property
     def best_ratio(self) -> float:
         return self.torch_best_ms / self.plain_best_ms
+
+    @property
+    def quiet_ratio(self) -> float:
+        return self.quiet_ms / self.plain_ms
 
 
 def _sync(device: str) -> None:
@@ -189,9 +196,15 @@ def time_network(
     assert dbg.loss is not None
     loss_gap = abs(dbg.loss - plain.loss)
     device = dbg.backend.device
-    samples = _blocks(
-        {"plain": plain.step, "torch": lambda: dbg.step("batch")}, steps, repeats, device
-    )
+    # The same network without the diagnostics that follow every step (norms,
+    # NaN scans, dead units): what the backend and the bookkeeping cost alone.
+    quiet = Debugger(scenario_from_text(text + QUIET), backend="torch", device=device, dtype=dtype)
+    contenders: dict[str, Callable[[], object]] = {
+        "plain": plain.step,
+        "torch": lambda: dbg.step("batch"),
+        "quiet": lambda: quiet.step("batch"),
+    }
+    samples = _blocks(contenders, steps, repeats, device)
     numpy_ms = None
     if with_numpy and device == "cpu":
         ref = Debugger(scenario, backend="numpy", dtype=dtype)
@@ -206,6 +219,7 @@ def time_network(
         min(samples["torch"]),
         numpy_ms,
         loss_gap,
+        statistics.median(samples["quiet"]),
     )
 
 
@@ -260,13 +274,14 @@ def print_table(timings: list[Timing], device: str, dtype: str) -> None:
     )
     print(
         f"{'network':<28}{'plain':>8}{'debugger':>10}{'ratio':>8}"
-        f"{'best':>8}{'best':>8}{'ratio':>7}{'numpy':>9}"
+        f"{'best':>8}{'best':>8}{'ratio':>7}{'no diag.':>10}{'ratio':>7}{'numpy':>9}"
     )
     for t in timings:
         numpy_ms = f"{t.numpy_ms:9.3f}" if t.numpy_ms is not None else f"{'-':>9}"
         print(
             f"{t.network:<28}{t.plain_ms:8.3f}{t.torch_ms:10.3f}{t.ratio:7.2f}x"
-            f"{t.plain_best_ms:8.3f}{t.torch_best_ms:8.3f}{t.best_ratio:6.2f}x{numpy_ms}"
+            f"{t.plain_best_ms:8.3f}{t.torch_best_ms:8.3f}{t.best_ratio:6.2f}x"
+            f"{t.quiet_ms:10.3f}{t.quiet_ratio:6.2f}x{numpy_ms}"
         )
     gaps = ", ".join(f"{t.loss_gap:.1e}" for t in timings)
     print(f"same start: |loss gap| after 5 steps from the same weights and batches: {gaps}")
