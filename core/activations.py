@@ -67,6 +67,11 @@ class Activation:
             dot = (dL_da * a).sum(axis=-1, keepdims=True)
             out: Array = a * (dL_da - dot)
             return out
+        if self.name == "relu":
+            # Pass dL/da where z > 0 and exactly 0 elsewhere, as autograd does:
+            # 0 · inf would make a NaN where no gradient flows at all.
+            masked: Array = np.where(z > 0, dL_da, 0).astype(dL_da.dtype, copy=False)
+            return masked
         result: Array = dL_da * self.derivative(z, a)
         return result
 

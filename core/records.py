@@ -38,6 +38,10 @@ class HostArrays(Mapping[str, NDArray[Any]]):
             self._host[key] = array
         return self._host[key]
 
+    def __contains__(self, key: object) -> bool:
+        # Mapping's default would read (and so copy to the host) the value.
+        return key in self._raw
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._raw)
 

@@ -29,6 +29,7 @@ class NumpyBackend(Backend):
         self.activations = [get_activation(layer.activation) for layer in self.layers]
         self.fused = losses.FUSED.get(scenario.loss) == self.layers[-1].activation
         self.set_params({k: self.from_host(v) for k, v in params.items()})
+        self._forward_kernels: list[NDArray[Any]] = [np.empty(0)] * len(self.layers)
 
     def to_host(self, array: Any) -> NDArray[Any]:
         return np.asarray(array)
@@ -47,6 +48,7 @@ class NumpyBackend(Backend):
         return z
 
     def forward_layer(self, i: int) -> None:
+        self._forward_kernels[i] = self.params[f"{self.layers[i].name}.kernel"]
         z = self._affine(i, self.a_prev(i))
         self.z[i] = z
         self.a[i] = self.activations[i].forward(z)
@@ -69,7 +71,9 @@ class NumpyBackend(Backend):
         if layer.use_bias:
             self.grads[f"{layer.name}.bias"] = dL_dz.sum(axis=0)
         if i > 0:
-            self.dL_da[i - 1] = dL_dz @ self.params[f"{layer.name}.kernel"].T
+            # The kernel the forward pass ran with: a weight edited mid-step
+            # changes the next step, not this step's chain rule.
+            self.dL_da[i - 1] = dL_dz @ self._forward_kernels[i].T
 
     def predict(self, x: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[Any]]:
         a = z = self.from_host(x)

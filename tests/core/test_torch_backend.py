@@ -431,3 +431,19 @@ def test_without_torch_the_torch_backend_says_how_to_install_and_numpy_still_run
     fallback = cli("run", "xor", "--steps", "3")
     assert fallback.returncode == 0, fallback.stderr
     assert "loss" in fallback.stdout
+
+
+def test_overflow_is_reported_at_the_same_place_on_both_backends() -> None:
+    """relu passes exactly 0 where z <= 0 on both backends, so 0 · inf makes no NaN."""
+    pytest.importorskip("torch", reason="the torch backend needs PyTorch")
+    from backprop_tui.core import Debugger, load_scenario
+
+    where = {}
+    for backend in ("numpy", "torch"):
+        dbg = Debugger(load_scenario("bug_exploding"), backend=backend)
+        for breakpoint_index in range(len(dbg.breakpoints)):
+            dbg.toggle_breakpoint(breakpoint_index)
+        dbg.run(40)
+        where[backend] = [e.text for e in dbg.log if e.kind in ("nan", "inf")]
+    assert where["numpy"], "the scenario no longer overflows within 40 steps"
+    assert where["numpy"] == where["torch"]
