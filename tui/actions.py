@@ -5,11 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from .breakpoint_screen import BreakpointScreen
-from .gradcheck_screen import GradcheckScreen
-from .help_screen import HelpScreen
 from .layout import PANES
-from .weight_screen import WeightScreen
 from .widgets.base import Lines, Pane
 from .widgets.gradients import GradientsPane
 
@@ -169,17 +165,24 @@ class ActionsMixin:
         self.action_next_pane(-1)
 
     # -------------------------------------------------------------- dialogs
+    # The dialogs load on first use: they are not needed for the first frame.
     def action_help(self) -> None:
+        from .help_screen import HelpScreen
+
         self.push_screen(HelpScreen())
 
     def action_breakpoints(self) -> None:
         if not hasattr(self.session.dbg, "add_breakpoint"):
             self._refuse("breakpoints are not available for this run")
             return
+        from .breakpoint_screen import BreakpointScreen
+
         self.push_screen(BreakpointScreen(self.session), lambda _: self.redraw_all())
 
     def action_gradcheck(self) -> None:
         if self._writable("a gradient check (it needs the live network)"):
+            from .gradcheck_screen import GradcheckScreen
+
             self.push_screen(GradcheckScreen(self.session))
 
     def action_edit_weight(self) -> None:
@@ -190,6 +193,7 @@ class ActionsMixin:
         with s.lock:
             value = float(s.dbg.params[param][index])
         where = f"{param}[{', '.join(map(str, index))}]"
+        from .weight_screen import WeightScreen
 
         def done(new: float | None) -> None:
             if new is None:

@@ -7,6 +7,7 @@ stepping forward and back works, changing or continuing training does not.
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from textual import work
@@ -18,7 +19,6 @@ from textual.worker import get_current_worker
 
 from . import layout
 from .actions import ActionsMixin
-from .commands import DebuggerCommands
 from .keys import bindings
 from .render import Palette
 from .runner import Mode, RunStopped, StepDone, run_steps
@@ -37,12 +37,23 @@ from .widgets.status import StatusBar
 from .widgets.updates import UpdatePane
 
 
+def commands_provider() -> type[Any]:
+    """The command palette's provider, imported when the palette first opens."""
+    from .commands import DebuggerCommands
+
+    return DebuggerCommands
+
+
+LIVE = ("header", "pipeline", "status", "chart", "log")  # redrawn every frame while running
+DETAIL_PERIOD = 0.5  # seconds between redraws of the other panes while running
+
+
 class DebuggerApp(ActionsMixin, App[int]):
     """Steps a :class:`~backprop_tui.core.Debugger` and shows every phase's numbers."""
 
     CSS_PATH = "app.tcss"
     TITLE = "backprop-tui"
-    COMMANDS: ClassVar[set[Any]] = {*App.COMMANDS, DebuggerCommands}
+    COMMANDS: ClassVar[set[Any]] = {*App.COMMANDS, commands_provider}
     BINDINGS: ClassVar[list[BindingType]] = [
         *bindings(),
         *(
@@ -58,6 +69,7 @@ class DebuggerApp(ActionsMixin, App[int]):
     def __init__(self, debugger: Any, fps: float = 10.0) -> None:
         super().__init__()
         self.session = Session(debugger, fps)
+        self._detail_drawn = 0.0
 
     # ---------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -139,11 +151,12 @@ class DebuggerApp(ActionsMixin, App[int]):
         return len(self.session.dbg.scenario.layers) + 4 + 2
 
     # --------------------------------------------------------------- drawing
-    def redraw_all(self, force: bool = False) -> None:
-        """Rebuild every pane from one consistent state of the debugger."""
+    def redraw_all(self, force: bool = False, only: tuple[str, ...] = ()) -> None:
+        """Rebuild every pane (or those named in ``only``) from one state of the debugger."""
         with self.session.lock:
             for widget in self.query(Lines):
-                widget.redraw(force=force)
+                if not only or widget.id in only:
+                    widget.redraw(force=force)
 
     # --------------------------------------------------------------- running
     def start_run(self, mode: Mode) -> None:
@@ -163,9 +176,20 @@ class DebuggerApp(ActionsMixin, App[int]):
         run_steps(self.session, mode, lambda: worker.is_cancelled, self.post_message)
 
     def on_step_done(self, message: StepDone) -> None:
-        if self.session.running:
-            self.session.progress = f"{message.steps:,} steps · {message.rate:,.0f} steps/s"
+        """While running: the summary panes every frame, the detailed ones twice a second.
+
+        The detailed panes (numbers of every weight) change wholesale each step; drawing
+        them at every frame would make most of what is sent to the terminal.
+        """
+        if not self.session.running:
+            return
+        self.session.progress = f"{message.steps:,} steps · {message.rate:,.0f} steps/s"
+        now = time.monotonic()
+        if now - self._detail_drawn >= DETAIL_PERIOD:
+            self._detail_drawn = now
             self.redraw_all()
+        else:
+            self.redraw_all(only=LIVE)
 
     def on_run_stopped(self, message: RunStopped) -> None:
         s = self.session

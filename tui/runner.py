@@ -78,7 +78,7 @@ def run_steps(
     while True:
         if cancelled():
             break
-        with session.lock:
+        with session.lock.worker_turn():
             try:
                 dbg.step("batch")
             except Exception as err:  # the app stays up; the log says what broke

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -21,13 +24,44 @@ from .render import Palette
 HINT = "space: step a phase · n: next batch · c: continue · ?: help"
 
 
+class EngineLock:
+    """The lock around the debugger, fair to the screen.
+
+    A plain lock lets the continue worker release and take it again between steps
+    while the event loop waits, sometimes for seconds. Here a thread that finds the
+    lock taken says so, and the worker holds back until that thread has had its turn.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._wanted = threading.Event()
+
+    def __enter__(self) -> EngineLock:
+        if not self._lock.acquire(blocking=False):
+            self._wanted.set()
+            self._lock.acquire()
+            self._wanted.clear()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    @contextmanager
+    def worker_turn(self) -> Iterator[None]:
+        """For the worker's steps: wait while another thread is waiting for the lock."""
+        while self._wanted.is_set():
+            time.sleep(0.0002)
+        with self._lock:
+            yield
+
+
 class Session:
     """The debugger (or a read-only replay of one) and the view's own state."""
 
     def __init__(self, debugger: Any, fps: float = 10.0) -> None:
         self.dbg = debugger
         self.fps = fps
-        self.lock = threading.RLock()
+        self.lock = EngineLock()
         self.layer = 0
         self.cursor = (0, 0)  # (row, col) of the selected layer's kernel; row == inputs: bias
         self.fine = False  # the last cursor move was by one weight, not one cell
