@@ -25,6 +25,7 @@ from .stats import StepStatistics
 
 Granularity = Literal["phase", "layer", "batch", "epoch"]
 GRANULARITIES = ("phase", "layer", "batch", "epoch")
+_NEXT_PHASE = {"input": "forward", "forward": "loss", "loss": "backward", "backward": "update"}
 
 
 @dataclass(frozen=True)
@@ -165,9 +166,7 @@ class Debugger:
             return "input"
         if self.phase in ("forward", "backward") and not self._pass_done():
             return self.phase
-        return {"input": "forward", "forward": "loss", "loss": "backward", "backward": "update"}[
-            self.phase
-        ]
+        return _NEXT_PHASE[self.phase]
 
     @property
     def total_steps(self) -> int:
@@ -214,6 +213,13 @@ class Debugger:
         """Advance by one phase, layer, batch or epoch; return the last record made."""
         if granularity not in GRANULARITIES:
             raise ValueError(f"unknown step size {granularity!r}; use one of {GRANULARITIES}")
+        # Overflow and NaN are what a debugger exists to show: the diagnostics
+        # report them with their place, so NumPy's own warnings would only
+        # scribble over the terminal. (Set once a call, not once a phase: it costs.)
+        with np.errstate(all="ignore"):
+            return self._step(granularity)
+
+    def _step(self, granularity: Granularity) -> PhaseRecord:
         record = self._advance()
         if granularity == "layer":
             return record
@@ -225,7 +231,7 @@ class Debugger:
             record = self._advance()
         if granularity == "epoch":
             while self.batch_in_epoch != 0:
-                record = self.step("batch")
+                record = self._step("batch")
         return record
 
     def run(self, steps: int, stop: Callable[[Debugger], bool] | None = None) -> int:
@@ -250,13 +256,6 @@ class Debugger:
         return True
 
     def _advance(self) -> PhaseRecord:
-        # Overflow and NaN are what a debugger exists to show: the diagnostics
-        # report them with their place, so NumPy's own warnings would only
-        # scribble over the terminal.
-        with np.errstate(all="ignore"):
-            return self._advance_unguarded()
-
-    def _advance_unguarded(self) -> PhaseRecord:
         nxt = self.next_phase
         if nxt == "input":
             record = self._input()
@@ -364,18 +363,22 @@ class Debugger:
         self.opt_state = self._pending_state
         self._pending = self._pending_state = None
         arrays: dict[str, Any] = {}
+        measured: dict[str, Any] = {}  # the backend's own arrays, for the step's statistics
+        grads = self.backend.grads
         for name, upd in updates.items():
-            arrays[name] = old[name]
-            arrays[f"{name}.grad"] = self.backend.grads[name]
-            arrays[f"{name}.change"] = upd.change
+            change_key = f"{name}.change"
+            arrays[name] = measured[name] = old[name]
+            arrays[f"{name}.grad"] = grads[name]
+            arrays[change_key] = measured[change_key] = upd.change
             arrays[f"{name}.new"] = new[name]
+            read = upd.terms.__getitem__
             for term in upd.terms:  # read on demand: some terms are worked out only if shown
-                arrays[f"{name}.{term}"] = functools.partial(upd.terms.__getitem__, term)
+                arrays[f"{name}.{term}"] = functools.partial(read, term)
         self.phase, self.layer_index = "update", None
         record = self._record("update", loss=self._loss, arrays=arrays)
         self._last_update = record
         self._finish_step()
-        self._after_step(record)
+        self._after_step(measured)
         return record
 
     def _finish_step(self) -> None:
@@ -594,8 +597,8 @@ class Debugger:
         return old
 
     # ------------------------------------------------ breakpoints and diagnostics
-    def _after_step(self, update: PhaseRecord) -> None:
-        self.stats = StepStatistics.capture(self, update)
+    def _after_step(self, update: dict[str, Any]) -> None:
+        self.stats = StepStatistics.capture(self, update, self.stats)
         for found in self.diagnostics.observe(self.stats):
             self.log.append(
                 LogEntry(self.step_index, "warning", found.text, found.layer, found.kind)
@@ -636,7 +639,8 @@ class Debugger:
         if self._hit is not None and self._hit[0] is stats:
             return self._hit[1]
         stop_on_nan = bool(self.diagnostics.settings["stop_on_nan"])
-        hit = evaluate_breakpoints(stats, self.breakpoints, stop_on_nan, until)
+        with np.errstate(all="ignore"):  # measuring an overflowed step overflows too
+            hit = evaluate_breakpoints(stats, self.breakpoints, stop_on_nan, until)
         self._hit = (stats, hit)
         if hit is not None:
             self.log.append(LogEntry(self.step_index, "break", hit.describe(), kind=hit.kind))

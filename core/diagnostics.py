@@ -103,11 +103,9 @@ class Diagnostics:
         found: list[Finding] = []
         bad = stats.nonfinite
         for kind in ("nan", "inf"):
-            where = stats.first(kind)
-            text = ""
-            if where is not None and bad is not None:
-                text = f"{stats.describe(kind)}; " + _NAN_FIX
-            self._note(found, kind, None, where is not None, 0, stats.step, text, persist=1)
+            where = stats.first(kind) if bad is not None else None
+            if self._due(kind, None, where is not None, 0, stats.step, persist=1):
+                found.append(Finding(kind, None, f"{stats.describe(kind)}; " + _NAN_FIX))
         if bad is not None:
             # Everything downstream of a NaN is NaN; other warnings would only repeat it.
             self._rises = 0
@@ -119,6 +117,7 @@ class Diagnostics:
         return found
 
     # ------------------------------------------------------------ the checks
+    # Each check words its warning only when one is due: most steps report nothing.
     def _gradients(self, found: list[Finding], stats: StepStatistics) -> None:
         norms = {spec.name: stats.grad_norm(spec.name) for spec in stats.layers}
         largest = max((n for n in norms.values() if n is not None), default=0.0)
@@ -128,103 +127,104 @@ class Diagnostics:
             if norm is None:
                 continue
             exploding = norm > high
-            self._note(
-                found,
-                "exploding_gradients",
-                layer,
-                exploding,
-                _decades(norm / high) if exploding else 0,
-                stats.step,
-                f"{layer}: gradient norm {norm:.3g} is above {high:g} (exploding gradients); "
-                "lower the learning rate, start from smaller weights (glorot_uniform) "
-                "or use fewer layers",
-                persist=1,
-            )
+            severity = _decades(norm / high) if exploding else 0
+            if self._due("exploding_gradients", layer, exploding, severity, stats.step, persist=1):
+                found.append(
+                    Finding(
+                        "exploding_gradients",
+                        layer,
+                        f"{layer}: gradient norm {norm:.3g} is above {high:g} (exploding "
+                        "gradients); lower the learning rate, start from smaller weights "
+                        "(glorot_uniform) or use fewer layers",
+                    )
+                )
             share = norm / largest if largest > 0 else 1.0
             vanishing = norm < low or share < ratio
-            self._note(
-                found,
-                "vanishing_gradients",
-                layer,
-                vanishing,
-                _decades(ratio / share) if share > 0 and share < ratio else 0,
-                stats.step,
-                f"{layer}: gradient norm {norm:.3g}, {share:.2g} of the largest layer's "
-                f"({largest:.3g}) (vanishing gradients); use relu instead of sigmoid, "
-                "fewer layers, or glorot/he initialization",
-            )
+            severity = _decades(ratio / share) if share > 0 and share < ratio else 0
+            if self._due("vanishing_gradients", layer, vanishing, severity, stats.step):
+                found.append(
+                    Finding(
+                        "vanishing_gradients",
+                        layer,
+                        f"{layer}: gradient norm {norm:.3g}, {share:.2g} of the largest layer's "
+                        f"({largest:.3g}) (vanishing gradients); use relu instead of sigmoid, "
+                        "fewer layers, or glorot/he initialization",
+                    )
+                )
 
     def _units(self, found: list[Finding], stats: StepStatistics) -> None:
         last = stats.layers[-1].name
         for spec in stats.layers:
-            dead = stats.dead_fraction(spec.name)
+            name = spec.name
+            dead = stats.dead_fraction(name)
             if dead is not None:
                 limit = self.number("dead_fraction")
-                self._note(
-                    found,
-                    "dead_relu",
-                    spec.name,
-                    dead >= limit and dead > 0,
-                    int(dead * 4),
-                    stats.step,
-                    f"{spec.name}: {_count(dead, spec.units)} relu units output zero for the "
-                    "whole batch (dying ReLU); lower the learning rate, or use he_uniform "
-                    "or leaky_relu",
-                )
-            saturated = stats.saturated_fraction(spec.name) if spec.name != last else None
+                active = dead >= limit and dead > 0
+                if self._due("dead_relu", name, active, int(dead * 4), stats.step):
+                    found.append(
+                        Finding(
+                            "dead_relu",
+                            name,
+                            f"{name}: {_count(dead, spec.units)} relu units output zero for the "
+                            "whole batch (dying ReLU); lower the learning rate, or use "
+                            "he_uniform or leaky_relu",
+                        )
+                    )
+            saturated = stats.saturated_fraction(name) if name != last else None
             if saturated is not None:
                 limit = self.number("saturated_fraction")
-                self._note(
-                    found,
-                    "saturation",
-                    spec.name,
-                    saturated >= limit and saturated > 0,
-                    int(saturated * 4),
-                    stats.step,
-                    f"{spec.name}: {saturated:.0%} of its {spec.activation} outputs over the batch "
-                    "are saturated, their slope under 1% of its peak, so little gradient gets "
-                    "through; scale the inputs to about ±1, or start from smaller weights "
-                    "(glorot_uniform)",
+                active = saturated >= limit and saturated > 0
+                if self._due("saturation", name, active, int(saturated * 4), stats.step):
+                    found.append(
+                        Finding(
+                            "saturation",
+                            name,
+                            f"{name}: {saturated:.0%} of its {spec.activation} outputs over the "
+                            "batch are saturated, their slope under 1% of its peak, so little "
+                            "gradient gets through; scale the inputs to about ±1, or start from "
+                            "smaller weights (glorot_uniform)",
+                        )
+                    )
+            if self._due("symmetry", name, stats.symmetric(name), 0, stats.step):
+                found.append(
+                    Finding(
+                        "symmetry",
+                        name,
+                        f"{name}: all {spec.units} units have identical weights, so they compute "
+                        "the same value and get the same gradient: symmetry never breaks; "
+                        "initialize the kernel randomly (glorot_uniform), not with zeros or a "
+                        "constant",
+                    )
                 )
-            self._note(
-                found,
-                "symmetry",
-                spec.name,
-                stats.symmetric(spec.name),
-                0,
-                stats.step,
-                f"{spec.name}: all {spec.units} units have identical weights, so they compute "
-                "the same value and get the same gradient: symmetry never breaks; initialize "
-                "the kernel randomly (glorot_uniform), not with zeros or a constant",
-            )
 
     def _updates(self, found: list[Finding], stats: StepStatistics) -> None:
         high, low = self.number("update_ratio_high"), self.number("update_ratio_low")
         for spec in stats.layers:
-            ratio = stats.update_ratio(spec.name)
+            name = spec.name
+            ratio = stats.update_ratio(name)
             if ratio is None:
                 continue
-            self._note(
-                found,
-                "update_ratio_high",
-                spec.name,
-                ratio > high,
-                _decades(ratio / high) if ratio > high else 0,
-                stats.step,
-                f"{spec.name}: update/weight ratio {ratio:.2g} is above {high:g} (about 1e-3 "
-                "is healthy); the weights jump around: lower the learning rate",
-            )
-            self._note(
-                found,
-                "update_ratio_low",
-                spec.name,
-                ratio < low,
-                _decades(low / ratio) if 0 < ratio < low else 0,
-                stats.step,
-                f"{spec.name}: update/weight ratio {ratio:.2g} is below {low:g} (about 1e-3 "
-                "is healthy); the layer barely learns: raise the learning rate or check "
-                "its gradients",
-            )
+            severity = _decades(ratio / high) if ratio > high else 0
+            if self._due("update_ratio_high", name, ratio > high, severity, stats.step):
+                found.append(
+                    Finding(
+                        "update_ratio_high",
+                        name,
+                        f"{name}: update/weight ratio {ratio:.2g} is above {high:g} (about 1e-3 "
+                        "is healthy); the weights jump around: lower the learning rate",
+                    )
+                )
+            severity = _decades(low / ratio) if 0 < ratio < low else 0
+            if self._due("update_ratio_low", name, ratio < low, severity, stats.step):
+                found.append(
+                    Finding(
+                        "update_ratio_low",
+                        name,
+                        f"{name}: update/weight ratio {ratio:.2g} is below {low:g} (about 1e-3 "
+                        "is healthy); the layer barely learns: raise the learning rate or check "
+                        "its gradients",
+                    )
+                )
 
     def _loss(self, found: list[Finding], stats: StepStatistics) -> None:
         loss, before = stats.loss, self._last_loss
@@ -237,37 +237,39 @@ class Diagnostics:
             self._rises += 1
         steps = int(self.number("loss_rising_steps"))
         rising = steps > 0 and self._rises >= steps
-        self._note(
-            found,
-            "loss_rising",
-            None,
-            rising,
-            int(math.log2(self._rises / steps)) if rising else 0,
-            stats.step,
-            f"the loss rose {self._rises} steps in a row, from {self._rise_start or 0:.4g} "
-            f"to {loss or 0:.4g}; lower the learning rate",
-            persist=1,
-        )
+        severity = int(math.log2(self._rises / steps)) if rising else 0
+        if self._due("loss_rising", None, rising, severity, stats.step, persist=1):
+            found.append(
+                Finding(
+                    "loss_rising",
+                    None,
+                    f"the loss rose {self._rises} steps in a row, from "
+                    f"{self._rise_start or 0:.4g} to {loss or 0:.4g}; lower the learning rate",
+                )
+            )
 
     # -------------------------------------------------------------- reporting
-    def _note(
+    def _due(
         self,
-        found: list[Finding],
         kind: str,
         layer: str | None,
         active: bool,
         severity: int,
         step: int,
-        text: str,
         persist: int = PERSIST,
-    ) -> None:
-        track = self._tracks.setdefault((kind, layer), _Track())
+    ) -> bool:
+        """Whether the condition ``kind`` of ``layer`` is to be told after ``step``."""
+        key = (kind, layer)
+        track = self._tracks.get(key)
         if not active:
-            track.run = 0
-            return
+            if track is not None:
+                track.run = 0
+            return False
+        if track is None:
+            track = self._tracks[key] = _Track()
         track.run += 1
         if track.run < persist:
-            return
+            return False
         every = float(self.settings["report_every"])
         since = math.inf if track.reported_at is None else step - track.reported_at
         once = kind in ("nan", "inf")  # reported at each onset, never repeated
@@ -279,7 +281,7 @@ class Diagnostics:
         )
         if due:
             track.reported_at, track.severity = step, severity
-            found.append(Finding(kind, layer, text))
+        return due
 
 
 _NAN_FIX = "lower the learning rate, or look for a log or division of zero"

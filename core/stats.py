@@ -9,6 +9,7 @@ computed twice and nothing is computed that no one reads.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,21 +22,34 @@ from .scenario import LayerSpec
 
 if TYPE_CHECKING:
     from .debugger import Debugger
-    from .records import PhaseRecord
 
 Array = Any  # a NumPy array or a backend's tensor
+_UNMEASURED: Any = object()
 SATURATED_SLOPE = 0.01  # a unit is saturated where f'(z) is under 1% of its peak
 SYMMETRY_TOLERANCE = 1e-6  # relative spread under which units count as identical
 _PEAK_SLOPE = {"sigmoid": 0.25, "tanh": 1.0}
 
 
 def sum_of_squares(array: Array) -> float:
-    """Σ x² of a NumPy array or a tensor, without copying it to the host."""
-    if isinstance(array, np.ndarray):
-        # Not np.dot: BLAS may share a sum this small among threads, and waking them
-        # costs more than the sum on a busy machine.
-        return float(np.square(array).sum())
-    return float((array * array).sum())
+    """Σ x² of a NumPy array or a tensor, without copying it to the host.
+
+    A dot product of the flattened array with itself: one pass, no temporary the
+    size of the array. The sum is finite only when every element is (a NaN stays
+    NaN, an Inf squares to Inf), so a finite one also vouches for the array.
+    """
+    flat = array.ravel() if isinstance(array, np.ndarray) else array.reshape(-1)
+    return float(flat.dot(flat))
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(
+    layers: tuple[LayerSpec, ...],
+) -> tuple[dict[str, int], dict[str | None, tuple[str, ...]]]:
+    """Each layer's position, and the parameter names per layer (None: all of them)."""
+    index = {layer.name: i for i, layer in enumerate(layers)}
+    names: dict[str | None, tuple[str, ...]] = {layer.name: layer.param_names for layer in layers}
+    names[None] = tuple(name for layer in layers for name in layer.param_names)
+    return index, names
 
 
 @dataclass(frozen=True)
@@ -68,9 +82,9 @@ class StepArrays:
     """References to what a full training step computed, in backend arrays.
 
     ``z``, ``a``, ``dL_da``, ``dL_dz``: per layer, (batch, units); ``grads``: the
-    step's gradients; ``params``: the weights after its update; ``update``: the
-    update record's arrays, ``<param>`` (the weights before the update) and
-    ``<param>.change`` (the change added), read only when a ratio is asked for.
+    step's gradients; ``params``: the weights after its update; ``update``: per
+    parameter ``<param>`` (the weights before the update) and ``<param>.change``
+    (the change added), backend arrays read only when a ratio is asked for.
     """
 
     x: Array
@@ -110,13 +124,25 @@ class StepStatistics:
         self.layers = layers
         self.arrays = arrays
         self.to_host = to_host
-        self._index = {layer.name: i for i, layer in enumerate(layers)}
+        self._index, self._names = _layout(layers)
         self._cache: dict[tuple[str, str | None], float | None] = {}
         self._scan: _Scan | None = None
+        # Σ x² per array, by identity: the NaN scan, the norms and the symmetry test
+        # share them. The array is kept beside its sum so a reused id cannot match.
+        self._sums: dict[int, tuple[Array, float]] = {}
 
     @classmethod
-    def capture(cls, dbg: Debugger, update: PhaseRecord) -> StepStatistics:
-        """The statistics of the step ``dbg`` has just finished, whose update record is ``update``."""
+    def capture(
+        cls, dbg: Debugger, update: Mapping[str, Array], previous: StepStatistics | None = None
+    ) -> StepStatistics:
+        """The statistics of the step ``dbg`` has just finished.
+
+        ``update``: per parameter the weights before the update (``<param>``) and
+        the change (``<param>.change``), backend arrays. ``previous``: the step
+        before's statistics, whose weights after its update are this step's
+        weights before it (the same arrays, never written in place), so their
+        sums of squares are not worked out again.
+        """
         b = dbg.backend
         val: dict[str, float] = {}
         if dbg.epoch_history:
@@ -132,9 +158,9 @@ class StepStatistics:
             dL_dz=list(b.dL_dz),
             grads=dict(b.grads),
             params=dict(b.params),
-            update=update.arrays,
+            update=update,
         )
-        return cls(
+        stats = cls(
             step=dbg.step_index,
             epoch=dbg.epoch,
             loss=dbg.loss,
@@ -144,6 +170,19 @@ class StepStatistics:
             arrays=arrays,
             to_host=b.to_host,
         )
+        if previous is not None:
+            stats._inherit(previous)
+        return stats
+
+    def _inherit(self, previous: StepStatistics) -> None:
+        """Take ``previous``'s sums of squares of the arrays that are this step's old weights."""
+        known = previous._sums
+        if not known:
+            return
+        for old in self.arrays.update.values():
+            entry = known.get(id(old))
+            if entry is not None and entry[0] is old:
+                self._sums[id(old)] = entry
 
     # ---------------------------------------------------- expression environment
     def value(self, name: str) -> float | None:
@@ -161,9 +200,10 @@ class StepStatistics:
 
     def layer_value(self, function: str, layer: str | None) -> float | None:
         key = (function, layer)
-        if key not in self._cache:
-            self._cache[key] = self._measure(function, layer)
-        return self._cache[key]
+        value: float | None = self._cache.get(key, _UNMEASURED)
+        if value is _UNMEASURED:
+            value = self._cache[key] = self._measure(function, layer)
+        return value
 
     def describe(self, name: str) -> str:
         where = self.first(name)
@@ -191,16 +231,26 @@ class StepStatistics:
         """True when every unit of ``layer`` has the same incoming weights and bias."""
         return self.layer_value("symmetric", layer) == 1.0
 
-    def _param_names(self, layer: str | None) -> tuple[str, ...]:
-        if layer is None:
-            return tuple(name for spec in self.layers for name in spec.param_names)
-        return self.layers[self._index[layer]].param_names
-
     def _norm(self, store: Mapping[str, Array], layer: str | None) -> float | None:
-        names = [n for n in self._param_names(layer) if n in store]
-        if not names:
-            return None
-        return math.sqrt(sum(sum_of_squares(store[n]) for n in names))
+        total, found = 0.0, False
+        for name in self._names[layer]:
+            if name in store:
+                total += self._square_sum(store[name])
+                found = True
+        return math.sqrt(total) if found else None
+
+    def _square_sum(self, array: Array) -> float:
+        """Σ x² of one of the step's arrays, worked out once."""
+        entry = self._sums.get(id(array))
+        if entry is not None and entry[0] is array:
+            return entry[1]
+        if isinstance(array, np.ndarray):  # sum_of_squares, inlined: this is called often
+            flat = array.ravel()
+            total = float(flat.dot(flat))
+        else:
+            total = sum_of_squares(array)
+        self._sums[id(array)] = (array, total)
+        return total
 
     def _measure(self, function: str, layer: str | None) -> float | None:
         arrays = self.arrays
@@ -209,15 +259,17 @@ class StepStatistics:
         if function == "weight_norm":
             return self._norm(arrays.params, layer)
         if function == "update_ratio":
-            names = self._param_names(layer)
-            changes = {
-                n: arrays.update[n + ".change"] for n in names if n + ".change" in arrays.update
-            }
-            olds = {n: arrays.update[n] for n in changes if n in arrays.update}
-            change, old = self._norm(changes, layer), self._norm(olds, layer)
-            if change is None or not old:
+            update = arrays.update
+            changed, change, old = False, 0.0, 0.0
+            for name in self._names[layer]:
+                if name + ".change" in update:
+                    changed = True
+                    change += self._square_sum(update[name + ".change"])
+                    if name in update:
+                        old += self._square_sum(update[name])
+            if not changed or not old:
                 return None  # undefined against all-zero weights
-            return change / old
+            return math.sqrt(change) / math.sqrt(old)
         if layer is None:
             return None
         spec = self.layers[self._index[layer]]
@@ -239,7 +291,7 @@ class StepStatistics:
         if a is None or a.size == 0:
             return None
         alive = (a > 0).any(axis=0)
-        return float(1.0 - alive.mean())
+        return 1.0 - np.count_nonzero(alive) / alive.size
 
     def _saturated_fraction(self, spec: LayerSpec) -> float | None:
         """Share of the layer's sigmoid/tanh outputs (batch × units) where the slope is under 1% of its peak."""
@@ -254,6 +306,8 @@ class StepStatistics:
         params = self.arrays.params
         if spec.units < 2 or spec.param_names[0] not in params:
             return False
+        if self._surely_asymmetric([params[n] for n in spec.param_names]):
+            return False
         pieces = [np.atleast_2d(self.to_host(params[n])) for n in spec.param_names]
         scale = max(max(float(p.max()), -float(p.min())) for p in pieces)
         limit = SYMMETRY_TOLERANCE * scale
@@ -261,6 +315,29 @@ class StepStatistics:
         if not float(np.ptp(pieces[0][0])) <= limit:
             return False
         return all(float(np.abs(p - p[:, :1]).max()) <= limit for p in pieces)
+
+    def _surely_asymmetric(self, arrays: list[Array]) -> bool:
+        """True when the first two weights of the kernel alone prove the units differ.
+
+        The exact test compares spreads with SYMMETRY_TOLERANCE times the largest
+        |weight|, a pass over every weight. The norm of the layer's parameters
+        (from sums of squares the NaN scan has worked out already) bounds that
+        |weight|, and the gap between the first row's first two weights is at most
+        that row's spread, so a gap wider than the tolerance times twice the bound
+        (room for rounding) settles it without the pass.
+        """
+        kernel = arrays[0]
+        if len(kernel.shape) != 2:
+            return False
+        pair: list[float] = self.to_host(kernel[0, :2]).tolist()
+        gap = abs(pair[0] - pair[1])  # at most the first row's spread
+        squares = 0.0
+        for array in arrays:
+            squares += self._square_sum(array)
+        # Squares under 1e-30 may have underflowed, and then no longer bound anything.
+        if not (math.isfinite(squares) and squares >= 1e-30):
+            return False
+        return gap > 2.0 * SYMMETRY_TOLERANCE * math.sqrt(squares)
 
     # ------------------------------------------------------------ NaN and Inf
     def first(self, kind: str) -> Location | None:
@@ -298,14 +375,39 @@ class StepStatistics:
             for name in spec.param_names:
                 yield Location("update", spec.name, name), arrays.params.get(name)
 
+    def _all_finite(self) -> bool:
+        """Whether every tensor of the step is finite, False when in doubt (an overflowed sum).
+
+        NumPy arrays: their sums of squares, one BLAS pass each; those of the
+        gradients and weights are kept for the norms, the symmetry test and the
+        next step's update ratios. Tensors: one sum of every tensor's sum, which
+        on a GPU costs one transfer instead of one per tensor. Either sum is
+        finite only when every element is.
+        """
+        arrays = self.arrays
+        if self.loss is not None and not math.isfinite(self.loss):
+            return False
+        device_total: Any = 0.0
+        # Only whether these are finite matters, so their sums are not kept.
+        for array in (arrays.x, *arrays.z, *arrays.a, *arrays.dL_da, *arrays.dL_dz):
+            if isinstance(array, np.ndarray):
+                flat = array.ravel()
+                if not math.isfinite(flat.dot(flat)):
+                    return False
+            elif array is not None:
+                device_total = device_total + array.sum()
+        # The norms and the next step's update ratios read these sums again.
+        for array in (*arrays.grads.values(), *arrays.params.values()):
+            if isinstance(array, np.ndarray):
+                if not math.isfinite(self._square_sum(array)):
+                    return False
+            elif array is not None:
+                device_total = device_total + array.sum()
+        return math.isfinite(float(device_total))
+
     def _find_nonfinite(self) -> _Scan:
-        # One sum of every tensor's sum first: finite only when every element is, and
-        # on a GPU it costs one transfer instead of one per tensor.
-        total: Any = 0.0
-        for _, array in self._tensors_in_order():
-            if array is not None:
-                total = total + array.sum() if not isinstance(array, float) else total + array
-        if math.isfinite(float(total)):
+        # The quick test covers at least every tensor the ordered search below visits.
+        if self._all_finite():
             return _Scan(None, None, None)
         nan: Location | None = None
         inf: Location | None = None
@@ -315,8 +417,10 @@ class StepStatistics:
                 continue
             if isinstance(array, float):
                 has_nan, has_inf = math.isnan(array), math.isinf(array)
-            elif math.isfinite(float(array.sum())):
-                continue  # a sum is finite only when every element is
+            elif isinstance(array, np.ndarray) and math.isfinite(self._square_sum(array)):
+                continue  # a sum of squares is finite only when every element is
+            elif not isinstance(array, np.ndarray) and math.isfinite(float(array.sum())):
+                continue
             else:
                 host = np.asarray(self.to_host(array))
                 has_nan, has_inf = bool(np.isnan(host).any()), bool(np.isinf(host).any())
