@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from backprop_tui.core import Debugger, load_scenario
 from backprop_tui.core.scenario import bundled_dir
 
