@@ -1,16 +1,19 @@
 """Memory per step of the step-back history for the glyphs network, and how far back the cap reaches.
 
 The glyphs scenario is the classic 784→64 relu→10 softmax network with Adam
-and batches of 32. One step of history holds the parameters and Adam's m and v
-as they were at the start of the step. For each dtype this prints:
+and batches of 32. The history keeps a snapshot (the parameters and Adam's m
+and v at the start of a step) every ``keyframe_every`` steps and recomputes
+the steps between. For each dtype this prints:
 
-- the bytes per step the history accounts for (what the cap is measured in);
+- the bytes one snapshot accounts for (what the cap is measured in) and so
+  the bytes per step of history;
 - the bytes per step really retained, measured with tracemalloc as the
-  difference between a run whose history keeps every step and one that keeps
-  a single step, over the same steps;
-  (MB here is 2**20 bytes, as ``--history-mb`` counts them);
+  difference between a run whose history keeps everything and one that keeps
+  a single snapshot, over the same steps (MB here is 2**20 bytes, as
+  ``--history-mb`` counts them);
 - how many steps back fit in the default 256 MB cap, computed and then seen
-  by running past it.
+  by running past it;
+- the time of one ``back()``, which recomputes up to ``keyframe_every - 1`` steps.
 
     .venv/bin/python bench/bench_history.py [--steps 40]
 """
@@ -19,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import statistics
+import time
 import tracemalloc
 
 from backprop_tui.core import Debugger, load_scenario
@@ -60,20 +65,29 @@ def main() -> None:
     )
     for dtype in ("float64", "float32"):
         dbg = Debugger(scenario, dtype=dtype)
-        dbg.run(10)
-        accounted = dbg.history.nbytes / len(dbg.history)
+        every = dbg.keyframe_every
+        dbg.run(1)
+        per_snapshot = dbg.history.nbytes / len(dbg.history)
+        accounted = per_snapshot / every
         keep_all = retained_bytes("glyphs", dtype, args.steps, history_mb=DEFAULT_CAP_MB)
-        keep_one = retained_bytes("glyphs", dtype, args.steps, history_mb=accounted / MB)
+        keep_one = retained_bytes("glyphs", dtype, args.steps, history_mb=per_snapshot / MB)
         measured = (keep_all - keep_one) / args.steps
-        fits = int(DEFAULT_CAP_MB * MB // accounted)
+        fits = int(DEFAULT_CAP_MB * MB // per_snapshot) * every
         dbg = Debugger(scenario, dtype=dtype)
         dbg.run(fits + 50)
+        reach = dbg.step_index - (dbg.oldest_reachable_step or 0)
+        times = []
+        for _ in range(2 * every):
+            start = time.perf_counter()
+            dbg.back()
+            times.append(time.perf_counter() - start)
         print(
-            f"  {dtype}: {accounted / MB:.3f} MB per step of history accounted, "
-            f"{measured / MB:.3f} MB measured (ratio {measured / accounted:.3f}); "
-            f"the default {DEFAULT_CAP_MB:.0f} MB cap holds {fits} steps back "
-            f"(after {fits + 50} steps: {len(dbg.history)} held, "
-            f"oldest step {dbg.history.oldest_step}, {dbg.history.nbytes / MB:.1f} MB)"
+            f"  {dtype}: a snapshot every {every} steps, {per_snapshot / MB:.3f} MB each: "
+            f"{accounted / MB:.3f} MB per step of history accounted, {measured / MB:.3f} MB "
+            f"measured (ratio {measured / accounted:.2f}); the default {DEFAULT_CAP_MB:.0f} MB "
+            f"cap holds {fits} steps back (after {fits + 50} steps: {reach} steps reachable, "
+            f"{dbg.history.nbytes / MB:.1f} MB); back() takes {statistics.median(times) * 1e3:.2f} ms "
+            f"median, {max(times) * 1e3:.2f} ms at most"
         )
 
 

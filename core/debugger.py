@@ -101,6 +101,7 @@ class Debugger:
         device: str = "cpu",
         dtype: str = "float64",
         history_mb: float = 256.0,
+        keyframe_every: int = 8,
     ) -> None:
         self.scenario = scenario
         self.backend: Backend = make_backend(
@@ -110,6 +111,9 @@ class Debugger:
         self.layer_names = [layer.name for layer in scenario.layers]
         self.opt_state = optimizers.init(scenario.optimizer, self.backend.params, self.backend.xp)
         self.history = History(int(history_mb * 1024 * 1024))
+        self.keyframe_every = max(1, keyframe_every)
+        self._edited_since_keyframe = False
+        self._replaying = False
         self.log: list[LogEntry] = []
         self.step_history: list[StepStats] = []
         self.epoch_history: list[EpochStats] = []
@@ -271,8 +275,9 @@ class Debugger:
         else:
             record = self._update()
         self.records.append(record)
-        for listener in self.listeners:
-            listener(self)
+        if not self._replaying:
+            for listener in self.listeners:
+                listener(self)
         return record
 
     def _record(self, phase: str, **kwargs: Any) -> PhaseRecord:
@@ -286,7 +291,11 @@ class Debugger:
         )
 
     def _input(self) -> PhaseRecord:
-        self.history.push(self._snapshot())
+        if not self._replaying and (
+            self._edited_since_keyframe or self.step_index % self.keyframe_every == 0
+        ):
+            self.history.push(self._snapshot())
+            self._edited_since_keyframe = False
         size = self.scenario.training.batch_size
         start = self.batch_in_epoch * size
         self._batch_indices = self._order[start : start + size]
@@ -523,17 +532,48 @@ class Debugger:
         Stepping forward again gives the same numbers bit for bit. Returns False
         when the history holds nothing that far back. Between steps, a weight
         edited by hand since the step ended is restored first, one edit at a time.
+
+        The history keeps a snapshot every ``keyframe_every`` steps (and at each
+        step after a hand edit); the steps between are recomputed from the
+        nearest snapshot, which gives the same numbers since stepping is
+        deterministic.
         """
         mid_step = self.phase != "update"
-        newest = self.history.newest
-        if not mid_step and newest is not None and newest.edit is not None:
+        if not mid_step and self.history.edit_at(self.step_index) is not None:
+            # An edit made here is undone before the step that led here.
+            self.history.drop_plain_at(self.step_index)
+            newest = self.history.newest
+            assert newest is not None
             self._undo_edit(newest)
             return True
-        snap = self.history.pop() if mid_step else self.history.pop_before(self.step_index)
-        if snap is None:
+        target = self.step_index if mid_step else self.step_index - 1
+        base = self.history.base_for(target)
+        if base is None:
             return False
-        b = self.backend
-        b.set_params(snap.params)
+        self._restore(base)
+        self._replaying = True
+        try:
+            while self.step_index < target:
+                self.step("batch")
+        finally:
+            self._replaying = False
+        self.phase, self.layer_index = "update", None
+        self.records = []
+        self._pending = self._pending_state = None
+        self._last_update = None
+        self._grads, self._loss, self._batch_metrics = {}, None, {}
+        self.backend.x = None
+        self.log.append(
+            LogEntry(
+                self.step_index, "info", f"went back to the start of step {self.step_index + 1}"
+            )
+        )
+        for listener in self.listeners:
+            listener(self)
+        return True
+
+    def _restore(self, snap: Snapshot) -> None:
+        self.backend.set_params(snap.params)
         self.opt_state = optimizers.OptState(snap.opt_step, snap.opt_slots)
         self.step_index, self.epoch, self.batch_in_epoch = (
             snap.step_index,
@@ -545,22 +585,15 @@ class Debugger:
         del self.epoch_history[snap.epoch_history_len :]
         self._order = epoch_order(self.scenario, self.epoch)
         self.phase, self.layer_index = "update", None
-        self.records = []
-        self._pending = self._pending_state = None
-        self._last_update = None
-        self._grads, self._loss, self._batch_metrics = {}, None, {}
-        b.x = None
-        self.log.append(
-            LogEntry(
-                self.step_index, "info", f"went back to the start of step {self.step_index + 1}"
-            )
-        )
-        for listener in self.listeners:
-            listener(self)
-        return True
+
+    @property
+    def oldest_reachable_step(self) -> int | None:
+        """How far back ``back()`` can go: the earliest step start still in the history."""
+        return self.history.oldest_step
 
     def _undo_edit(self, snap: Snapshot) -> None:
         self.history.pop()
+        self._edited_since_keyframe = True  # any edit left below still differs from a replay
         self.backend.set_params(snap.params)
         self._pending = self._pending_state = None
         self.log.append(
@@ -581,6 +614,7 @@ class Debugger:
         if self.phase == "update":
             edit = f"{param}[{where}]: {old:.6g} → {value:.6g}"
             self.history.push(replace(self._snapshot(), edit=edit))
+        self._edited_since_keyframe = True  # replays must start after the edit
         host[index] = value
         params = dict(self.backend.params)
         params[param] = self.backend.from_host(host)
@@ -598,6 +632,8 @@ class Debugger:
 
     # ------------------------------------------------ breakpoints and diagnostics
     def _after_step(self, update: dict[str, Any]) -> None:
+        if self._replaying:  # recomputing steps already diagnosed
+            return
         self.stats = StepStatistics.capture(self, update, self.stats)
         for found in self.diagnostics.observe(self.stats):
             self.log.append(

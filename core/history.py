@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 
@@ -38,7 +39,7 @@ class Snapshot:
     # what the edit was ("hidden.kernel[0, 1]: 0.5 → 2"). Undoing the edit restores it.
     edit: str | None = None
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
         total = sum(_nbytes(v) for v in self.params.values())
         total += sum(_nbytes(v) for slots in self.opt_slots.values() for v in slots.values())
@@ -74,11 +75,36 @@ class History:
         self.nbytes -= snap.nbytes
         return snap
 
-    def pop_before(self, step_index: int) -> Snapshot | None:
-        """The snapshot of the step before ``step_index``, dropping any later ones."""
-        while self._snaps and self._snaps[-1].step_index >= step_index:
+    def edit_at(self, step_index: int) -> Snapshot | None:
+        """The newest edit made at the start of ``step_index``, if any."""
+        for snap in reversed(self._snaps):
+            if snap.step_index != step_index:
+                return None
+            if snap.edit is not None:
+                return snap
+        return None
+
+    def drop_plain_at(self, step_index: int) -> None:
+        """Drop the snapshots of ``step_index`` that are not edits (newest first)."""
+        while (
+            self._snaps
+            and self._snaps[-1].step_index == step_index
+            and self._snaps[-1].edit is None
+        ):
             self.nbytes -= self._snaps.pop().nbytes
-        return self.pop()
+
+    def base_for(self, step_index: int) -> Snapshot | None:
+        """The newest snapshot at or before ``step_index``, to recompute that step's start from.
+
+        Snapshots after ``step_index`` are dropped (their steps will be redone);
+        the one returned stays. None, and nothing dropped, when the history does
+        not reach that far back.
+        """
+        if step_index < 0 or not self._snaps or self._snaps[0].step_index > step_index:
+            return None
+        while self._snaps[-1].step_index > step_index:
+            self.nbytes -= self._snaps.pop().nbytes
+        return self._snaps[-1]
 
     @property
     def newest(self) -> Snapshot | None:

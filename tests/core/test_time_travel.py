@@ -169,21 +169,38 @@ def test_the_memory_cap_drops_the_oldest_steps(tmp_path: Path) -> None:
     scenario = _scenario(tmp_path, OPTIMIZERS["adam"])
     unbounded = Debugger(scenario)
     unbounded.step("batch")
-    per_step = unbounded.history.nbytes
-    assert per_step > 3 * 8 * scenario.param_count  # params, m and v, in float64
-    cap_steps = 12
-    dbg = Debugger(scenario, history_mb=(cap_steps + 0.5) * per_step / (1024 * 1024))
+    per_snapshot = unbounded.history.nbytes
+    assert per_snapshot > 3 * 8 * scenario.param_count  # params, m and v, in float64
+    every, cap_snapshots = 4, 5
+    dbg = Debugger(
+        scenario,
+        history_mb=(cap_snapshots + 0.5) * per_snapshot / (1024 * 1024),
+        keyframe_every=every,
+    )
     first = _forward(dbg, 40)
-    assert len(dbg.history) == cap_steps
+    assert len(dbg.history) == cap_snapshots  # snapshots at steps 0, 4, … 36, oldest dropped
     assert dbg.history.nbytes <= dbg.history.cap_bytes
-    assert dbg.history.oldest_step == 40 - cap_steps
-    for _ in range(cap_steps):
+    oldest = 40 - every * cap_snapshots
+    assert dbg.history.oldest_step == dbg.oldest_reachable_step == oldest
+    for _ in range(40 - oldest):
         assert dbg.back()
-    assert dbg.step_index == 40 - cap_steps
-    assert _state(dbg) == _at_start(first[40 - cap_steps - 1])
+    assert dbg.step_index == oldest
+    assert _state(dbg) == _at_start(first[oldest - 1])
     assert not dbg.back(), "the history held nothing further back"
-    assert dbg.step_index == 40 - cap_steps  # a refused back() changes nothing
-    assert _forward(dbg, cap_steps) == first[40 - cap_steps :]
+    assert dbg.step_index == oldest  # a refused back() changes nothing
+    assert _forward(dbg, 40 - oldest) == first[oldest:]
+
+
+def test_steps_between_snapshots_are_recomputed_exactly(tmp_path: Path) -> None:
+    dbg = Debugger(_scenario(tmp_path, OPTIMIZERS["adam"]), keyframe_every=8)
+    first = _forward(dbg, 21)
+    assert len(dbg.history) == 3  # steps 0, 8 and 16 are kept; the rest is recomputed
+    for target in (20, 17, 16, 15, 9, 1):
+        while dbg.step_index > target:
+            assert dbg.back()
+        assert _state(dbg) == _at_start(first[target - 1])
+    assert [e.kind for e in dbg.log].count("warning") == 0  # recomputing logs nothing new
+    assert _forward(dbg, 20) == first[1:]
 
 
 def test_set_weight_then_back_restores_the_old_value(tmp_path: Path) -> None:
