@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 from backprop_tui.core import Debugger, Scenario
+from backprop_tui.core.allocator import keep_freed_memory
 from backprop_tui.core.debugger import epoch_order
 from backprop_tui.core.scenario import parse_scenario
 from backprop_tui.core.yamlio import load_yaml
@@ -160,6 +161,8 @@ def main() -> None:
         "--blas-threads", default="1", help="BLAS threads: a number, or 'default' (as set)"
     )
     args = parser.parse_args()
+    # As the command line does; both sides of the comparison run under it.
+    print(f"allocator tuned (as backprop-tui runs): {keep_freed_memory()}")
     use_blas_threads(args.blas_threads)
 
     scenario = glyphs_scenario()

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from backprop_tui.core import Debugger, Scenario, optimizers
+from backprop_tui.core.allocator import keep_freed_memory
 from backprop_tui.core.debugger import epoch_order
 from backprop_tui.core.scenario import parse_scenario
 from backprop_tui.core.yamlio import load_yaml
@@ -297,6 +298,8 @@ def main() -> None:
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy backend")
     parser.add_argument("--breakdown", action="store_true", help="time a step's pieces too")
     args = parser.parse_args()
+    # As the command line does; both sides of the comparison run under it.
+    print(f"allocator tuned (as backprop-tui runs): {keep_freed_memory()}")
     timings = [
         time_network(
             label, text, args.device, args.dtype, args.steps, args.repeats, not args.no_numpy

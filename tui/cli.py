@@ -101,6 +101,9 @@ def main() -> None:
     backprop-tui gradcheck SCENARIO  backprop against finite differences
     backprop-tui list              the bundled scenarios
     """
+    from backprop_tui.core.allocator import keep_freed_memory
+
+    keep_freed_memory()  # every step allocates fresh arrays: reuse freed ones
 
 
 @main.command("open")
