@@ -35,7 +35,9 @@ class NumpyBackend(Backend):
         return np.asarray(array)
 
     def from_host(self, array: NDArray[Any]) -> NDArray[Any]:
-        return np.array(array, dtype=self._np_dtype)
+        # No copy when the dtype already fits: the engine never writes into an
+        # array it was handed (parameters are replaced, batches are fresh).
+        return np.asarray(array, dtype=self._np_dtype)
 
     def z_slots(self) -> list[str]:
         return [layer.name for layer in self.layers]
