@@ -24,7 +24,10 @@ NUMBER = r"[+-]?\d+\.\d+(?:e[+-]\d+)?|0"
 
 async def wait_stopped(app: DebuggerApp, pilot: Pilot[int]) -> None:
     """Wait until a continue (or epoch) run has ended and its last message is handled."""
+    deadline = time.monotonic() + 30
     while app.session.running:
+        assert time.monotonic() < deadline, "the run did not stop"
+        assert app.is_running, "the app stopped"
         await pilot.pause(0.01)
     await pilot.pause()
 
@@ -179,10 +182,10 @@ async def test_refresh_is_bounded_while_running(scenario_file: Callable[[str], P
     redraws = 0
     original = app.redraw_all
 
-    def counting(force: bool = False) -> None:
+    def counting(force: bool = False, only: tuple[str, ...] = ()) -> None:
         nonlocal redraws
         redraws += 1
-        original(force)
+        original(force, only)
 
     app.redraw_all = counting  # type: ignore[method-assign]
     async with app.run_test(size=SMALL) as pilot:

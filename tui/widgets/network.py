@@ -46,7 +46,9 @@ class NetworkPane(Pane):
                 grad = backward.arrays.get(f"{layer.name}.kernel")
                 if grad is not None:
                     # np.square().sum(), not linalg.norm: no BLAS threads on the UI's side
-                    marks.append(f"‖g‖ {float(np.sqrt(np.square(grad).sum())):.3g}")
+                    with np.errstate(over="ignore", invalid="ignore"):  # inf is shown as inf
+                        norm = float(np.sqrt(np.square(grad).sum()))
+                    marks.append(f"‖g‖ {norm:.3g}")
             text = (
                 f"{'▶' if selected else ' '} {layer.name.ljust(name_width)}  "
                 f"{layer.inputs}→{layer.units} {layer.activation}  "
