@@ -17,9 +17,9 @@ from numpy.typing import NDArray
 from rich.text import Text
 
 from .render import (
-    CELL,
     Grid,
     Palette,
+    cell_width,
     downsample,
     fit,
     heat_lines,
@@ -99,20 +99,23 @@ def numbers(block: Block, palette: Palette) -> list[Text]:
     data = _matrix(block.array)
     cols = [str(j) for j in range(data.shape[1])]
     lines = [Text(f"{block.title} ({shape_text(block.array)})", style="bold", no_wrap=True)]
-    lines += number_lines(data, palette, row_labels=block.row_labels, col_labels=cols)
+    lines += number_lines(
+        data, palette, row_labels=block.row_labels, col_labels=cols, sig=3, uniform=False
+    )
     return lines
 
 
 def heat(block: Block, palette: Palette, width: int, height: int) -> list[Text]:
     """Title, heat map, legend and summary within ``width``×``height`` (height ≥ 4)."""
     data = _matrix(block.array)
-    grid = CACHE.get(block.key, data, max(height - 3, 1), max(width // CELL, 1))
+    cell = cell_width(data.shape[1], width, palette)
+    grid = CACHE.get(block.key, data, max(height - 3, 1), max(width // cell, 1))
     title = f"{block.title} ({shape_text(block.array)})"
     if grid.reduced:
         rows, cols = grid.block_size()
         title += f" · cell {rows}×{cols}"
     lines = [Text(fit(title, width), style="bold", no_wrap=True)]
-    lines += heat_lines(grid, palette)
+    lines += heat_lines(grid, palette, cell=cell)
     lines.append(legend(grid.scale, palette, width))
     lines.append(Text(fit(stats_text(data, block.zero_note), width), style="dim", no_wrap=True))
     return lines
@@ -159,7 +162,7 @@ def _as_numbers(
 
 def _too_big(block: Block, width: int, height: int) -> bool:
     rows, cols = _matrix(block.array).shape
-    return rows > height or cols * 11 > width
+    return rows > height or cols * 7 > width  # even short numbers ("+0.123") need 7
 
 
 def arrange(blocks: list[Block], palette: Palette, width: int, height: int) -> list[Text]:

@@ -65,18 +65,27 @@ def test_levels_are_symmetric_and_saturate() -> None:
     assert glyph(3) == "+3" and glyph(-7) == "-7" and glyph(0) == " 0"
 
 
-def test_downsample_keeps_the_extreme_of_each_block_with_its_sign() -> None:
+def test_downsample_gives_each_block_its_signed_rms() -> None:
     array = np.zeros((100, 60))
-    array[37, 41] = -9.0
+    array[37, 41] = -9.0  # one exploding weight in a block of 10×10
     array[3, 2] = 4.0
+    array[90:, :10] = 0.5  # a block that is uniformly positive
     grid = downsample(array, 10, 6)
     assert grid.values.shape == (10, 6)
     assert grid.block_size() == (10, 10)
-    r, c = grid.cell_of(37, 41)
-    assert grid.values[r, c] == -9.0
-    assert grid.values[grid.cell_of(3, 2)] == 4.0
-    assert grid.scale == 9.0
-    assert np.count_nonzero(grid.values) == 2
+    assert grid.values[grid.cell_of(37, 41)] == pytest.approx(-0.9)
+    assert grid.values[grid.cell_of(3, 2)] == pytest.approx(0.4)
+    assert grid.values[grid.cell_of(95, 5)] == pytest.approx(0.5)
+    assert np.count_nonzero(grid.values) == 3
+    assert (grid.scale, grid.peak) == (pytest.approx(0.9), 9.0)
+    assert level(float(grid.values[grid.cell_of(37, 41)]), grid.scale) == -LEVELS  # brightest
+
+
+def test_downsample_handles_partial_blocks() -> None:
+    array = np.ones((7, 5))
+    grid = downsample(array, 3, 2)
+    assert grid.values.shape == (3, 2)
+    assert np.allclose(grid.values, 1.0)  # the short last blocks are averaged over what they hold
 
 
 def test_downsample_marks_blocks_holding_nan_or_inf() -> None:
@@ -161,7 +170,7 @@ def test_line_chart_of_nothing_says_so() -> None:
 def test_arrange_uses_numbers_when_they_fit_and_heat_maps_when_not() -> None:
     small = [Block("z", np.ones((4, 3))), Block("a", -np.ones((4, 3)))]
     lines = arrange(small, GLYPHS, 80, 12)
-    assert "+1.000" in lines[2].plain and "-1.000" in lines[2].plain
+    assert "+1.00" in lines[2].plain and "-1.00" in lines[2].plain  # three digits: activations
     big = [Block("z", np.random.default_rng(0).normal(size=(32, 512)))]
     lines = arrange(big, GLYPHS, 60, 12)
     assert len(lines) <= 12

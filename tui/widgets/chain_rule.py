@@ -54,12 +54,16 @@ class ChainRulePane(Pane):
         else:
             formula = f"dL/dw{where} = Σ_b a_prev[b,{i}] · dL/dz[b,{j}]"
         lines.append(Text(fit(formula, width), no_wrap=True))
-        lines.append(Text(fit(self._dz_rule(), width), style="dim", no_wrap=True))
+        batch = len(arrays["z"]) if "z" in arrays else 0
+        table = batch + 1 + 1  # header, one line per sample, the sum
+        if not (len(lines) + 1 + table > height >= len(lines) + table):  # the f′ rule, unless
+            # leaving it out is what lets every sample of the batch show
+            lines.append(Text(fit(self._dz_rule(), width), style="dim", no_wrap=True))
         if "z" not in arrays:
             hint = f"the forward pass has not reached {spec.name} yet: step on (space or l)"
             return [*lines, Text(fit(hint, width), style="italic", no_wrap=True)]
         columns = self._columns(arrays, i, j, is_bias)
-        room = height - len(lines) - 2
+        room = height - len(lines) - 1  # the sum (or a hint) takes the last line
         lines += self._table(columns, width, room)
         if "dL_dz" in arrays:
             lines += self._sum_lines(arrays, i, j, is_bias, grad, width)

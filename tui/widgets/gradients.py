@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.events import Click
 
 from ..blocks import CACHE
-from ..render import CELL, Grid, fit, heat_lines, legend, num, number_lines, numbers_width
+from ..render import Grid, cell_width, fit, heat_lines, legend, num, number_lines, numbers_width
 from .base import Pane
 
 
@@ -32,7 +32,7 @@ class GradientsPane(Pane):
         super().__init__(*args, **kwargs)
         self.step_size = (1, 1)  # weights per cell along each axis, for the cursor keys
         self.source_step = 0
-        self._cells: tuple[Grid, Grid | None, int, int] | None = None  # heat map, for clicks
+        self._cells: tuple[Grid, Grid | None, int, int, int] | None = None  # heat map, for clicks
         self._number_cells = (0, 1)  # numbers: (left margin, cell width), for clicks
 
     def arrays(self) -> tuple[str, NDArray[Any], NDArray[Any] | None]:
@@ -114,7 +114,8 @@ class GradientsPane(Pane):
         inputs = kernel.shape[0]
         label_width = len(str(inputs - 1))
         map_rows = max(height - (3 if bias is not None else 2), 1)
-        map_cols = max((width - label_width - 1) // CELL, 1)
+        cell = cell_width(kernel.shape[1], width - label_width - 1, s.palette)
+        map_cols = max((width - label_width - 1) // cell, 1)
         key = (s.revision, self.source_step, what, s.kernel_name)
         grid = CACHE.get(key, kernel, map_rows, map_cols)
         bias_grid = None
@@ -123,18 +124,18 @@ class GradientsPane(Pane):
         self.step_size = grid.block_size()
         row, col = s.cursor
         on_bias = bias is not None and row >= inputs
-        cell = grid.cell_of(min(row, inputs - 1), col)
+        here = grid.cell_of(min(row, inputs - 1), col)
         labels = [str(int(e)) for e in grid.row_edges[:-1]]
-        lines = heat_lines(grid, s.palette, None if on_bias else cell, labels)
-        self._cells = (grid, bias_grid, label_width + 1, len(lines))
+        lines = heat_lines(grid, s.palette, None if on_bias else here, labels, cell)
+        self._cells = (grid, bias_grid, label_width + 1, len(lines), cell)
         if bias_grid is not None:
             bias_cell = bias_grid.cell_of(0, col) if on_bias else None
-            lines += heat_lines(bias_grid, s.palette, bias_cell, ["b".rjust(label_width)])
+            lines += heat_lines(bias_grid, s.palette, bias_cell, ["b".rjust(label_width)], cell)
         scale = max(grid.scale, bias_grid.scale if bias_grid is not None else 0.0)
         note = legend(scale, s.palette, width)
         if grid.reduced:
             r, c = self.step_size
-            extra = f"  cell {r}×{c} · shift+arrows: 1 weight"
+            extra = f"  cell {r}×{c}, RMS · shift+arrows: 1 weight"
             if note.cell_len + len(extra) <= width:
                 note.append(extra, style="dim")
         lines.append(note)
@@ -159,8 +160,8 @@ class GradientsPane(Pane):
                 return None
             col, row = (x - left) // (cell + 1), y - 1
         else:
-            grid, bias_grid, left, map_rows = self._cells
-            cell_col = (x - left) // CELL
+            grid, bias_grid, left, map_rows, cell = self._cells
+            cell_col = (x - left) // cell
             if cell_col < 0 or cell_col >= grid.values.shape[1]:
                 return None
             col = int(grid.col_edges[cell_col])

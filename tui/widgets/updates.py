@@ -148,7 +148,7 @@ class UpdatePane(Pane):
         keep = list(range(len(headers)))
         # Drop the optimizer's later terms first, then the parameter's name.
         droppable = [4 + k for k in reversed(range(1, len(terms)))] + [0] + ([4] if terms else [])
-        while sum(widths[k] + 2 for k in keep) > width and droppable:
+        while sum(widths[k] for k in keep) + 2 * (len(keep) - 1) > width and droppable:
             victim = droppable.pop(0)
             if victim in keep:
                 keep.remove(victim)
