@@ -441,3 +441,37 @@ async def test_big_layers_are_summarised_not_dumped(scenario_file: Callable[[str
         assert "cell" in pane_text(app, "gradients")
         assert len(pane_text(app, "gradients").splitlines()) < 20
         assert np.isfinite(app.session.dbg.loss)
+
+
+async def test_the_update_row_under_the_cursor_is_marked(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=LARGE) as pilot:
+        await pilot.press("n")
+        marked = [
+            line for line in xor_app.query_one("#updates", Lines).lines if line.style == "reverse"
+        ]
+        assert [line.plain.split()[:2] for line in marked] == [["kernel", "0,0"]]
+        xor_app.query_one("#gradients", Lines).focus()
+        await pilot.press("right", "down")
+        strips = xor_app.query_one("#updates", Lines)
+        marked = [line for line in strips.lines if line.style == "reverse"]
+        assert [line.plain.split()[:2] for line in marked] == [["kernel", "1,1"]]
+        rendered = [strips.render_line(y) for y in range(len(strips.lines))]
+        reversed_rows = [
+            "".join(seg.text for seg in strip).split()[1]
+            for strip in rendered
+            if any(seg.style is not None and seg.style.reverse for seg in strip)
+        ]
+        assert reversed_rows == ["1,1"]  # what is drawn, not only what was built
+
+
+async def test_update_table_lists_kernel_then_bias_and_scrolls(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=SMALL) as pilot:
+        await pilot.press("n")
+        xor_app.query_one("#updates", Lines).focus()
+        await pilot.pause()
+        first = [line.split()[:2] for line in pane_text(xor_app, "updates").splitlines()[3:]]
+        assert first[0] == ["kernel", "0,0"] and ["bias", "0"] in first
+        await pilot.press("down", "down", "down")
+        text = pane_text(xor_app, "updates")
+        assert "rows 3–12" in text.splitlines()[0]  # 12 numbers, 10 rows a page: stops at the end
+        assert ["bias", "3"] in [line.split()[:2] for line in text.splitlines()[3:]]

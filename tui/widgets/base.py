@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.console import Console
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.events import Resize
@@ -19,6 +21,19 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from ..session import Session
+
+
+def _segments(text: Text, console: Console) -> list[Segment]:
+    """The segments of one line, with its base style (``Text.render`` drops the base
+    style of a line that has no spans)."""
+    if text.spans or not text.style:
+        return list(text.render(console, end=""))
+    return [Segment(text.plain, console.get_style(text.style))]
+
+
+def _same(a: Text, b: Text) -> bool:
+    """Whether two lines draw alike (``Text.__eq__`` ignores the base style)."""
+    return a == b and a.style == b.style
 
 
 class Lines(Widget):
@@ -71,7 +86,7 @@ class Lines(Widget):
             self._strips = {}
             self.refresh()
             return
-        changed = [y for y, (a, b) in enumerate(zip(old, lines, strict=True)) if a != b]
+        changed = [y for y, (a, b) in enumerate(zip(old, lines, strict=True)) if not _same(a, b)]
         for y in changed:
             self._strips.pop(y, None)
         if len(changed) * 2 > height:
@@ -98,8 +113,7 @@ class Lines(Widget):
             if y >= len(self._lines):
                 strip = Strip.blank(width, style)
             else:
-                text = self._lines[y]
-                strip = Strip(list(text.render(self.app.console, end="")), text.cell_len)
+                strip = Strip(_segments(self._lines[y], self.app.console), self._lines[y].cell_len)
                 strip = strip.crop_extend(0, width, style).apply_style(style)
             self._strips[y] = strip
         return strip

@@ -123,9 +123,10 @@ class UpdatePane(Pane):
     def _in_order(self, sources: list[UpdateArrays], page: int) -> list[UpdateRow]:
         rows: list[UpdateRow] = []
         start = self.row_offset
-        for src in sources:
-            stop = min(src.size, start + page - len(rows))
-            rows += [src.row(flat) for flat in range(max(start, 0), stop)]
+        for src in sources:  # kernel then bias, as one list
+            first = max(start, 0)
+            stop = min(src.size, first + page - len(rows))
+            rows += [src.row(flat) for flat in range(first, stop)]
             start -= src.size
         return rows
 
