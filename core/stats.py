@@ -388,8 +388,9 @@ class StepStatistics:
         if self.loss is not None and not math.isfinite(self.loss):
             return False
         device_total: Any = 0.0
-        # Only whether these are finite matters, so their sums are not kept.
-        for array in (arrays.x, *arrays.z, *arrays.a, *arrays.dL_da, *arrays.dL_dz):
+        # Only whether these are finite matters, so their sums are not kept. The
+        # batch itself is not scanned: the data was checked finite when it loaded.
+        for array in (*arrays.z, *arrays.a, *arrays.dL_da, *arrays.dL_dz):
             if isinstance(array, np.ndarray):
                 flat = array.ravel()
                 if not math.isfinite(flat.dot(flat)):
@@ -406,7 +407,8 @@ class StepStatistics:
         return math.isfinite(float(device_total))
 
     def _find_nonfinite(self) -> _Scan:
-        # The quick test covers at least every tensor the ordered search below visits.
+        # The quick test covers every tensor the ordered search below visits but the
+        # batch, which loaded finite.
         if self._all_finite():
             return _Scan(None, None, None)
         nan: Location | None = None
