@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from .render import Palette
 
 HINT = "space: step a phase · n: next batch · c: continue · ?: help"
+RECORDED = "A recording keeps weights, gradients, losses and the log of some steps, not {what}."
 
 
 class EngineLock:

@@ -387,26 +387,29 @@ async def test_every_line_fits_its_pane_after_resizing(size: tuple[int, int]) ->
             assert name in text
 
 
-async def test_replay_steps_but_refuses_to_change_or_continue(xor: Debugger) -> None:
-    class Replay:
-        """A read-only stand-in, as a recorded trace offers: the debugger's views, no edits."""
+async def test_replay_steps_but_refuses_to_change_or_continue(tmp_path: Path) -> None:
+    from backprop_tui.core.replay import ReplayDebugger
+    from backprop_tui.tui.cli import main
+    from click.testing import CliRunner
 
-        read_only = True
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(xor, name)
-
-    app = make_app(Replay())
-    async with app.run_test(size=SMALL) as pilot:
+    trace = tmp_path / "xor.npz"
+    result = CliRunner().invoke(main, ["run", "xor", "--steps", "20", "--save", str(trace)])
+    assert result.exit_code == 0, result.output
+    replay = ReplayDebugger(str(trace))
+    app = make_app(replay)
+    async with app.run_test(size=LARGE) as pilot:
         assert "replay" in pane_text(app, "header")
-        await pilot.press("n")
-        assert xor.step_index == 1
+        await pilot.press("n", "n")
+        assert replay.step_index == 2
+        assert "dL/dW hidden.kernel" in pane_text(app, "gradients")  # recorded gradients
+        assert "A recording keeps" in pane_text(app, "activations")
         for key in ("c", "w", "g"):
             await pilot.press(key)
             assert "recorded replay" in pane_text(app, "status")
             assert not app.session.running
         await pilot.press("b")
-        assert xor.step_index == 0
+        assert replay.step_index == 1
+        assert "loss" in pane_text(app, "chart")
 
 
 async def test_big_layers_are_summarised_not_dumped(scenario_file: Callable[[str], Path]) -> None:

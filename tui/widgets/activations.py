@@ -8,7 +8,8 @@ from numpy.typing import NDArray
 from rich.text import Text
 
 from ..blocks import Block, arrange, stats_text
-from ..render import fit
+from ..render import fit, wrap
+from ..session import RECORDED
 from .base import Pane
 
 
@@ -62,6 +63,8 @@ class ActivationsPane(Pane):
         """Before the forward pass reaches the layer: what will happen, and the batch it uses."""
         s = self.session
         dbg = s.dbg
+        if s.read_only:
+            return wrap(RECORDED.format(what="activations"), width, "italic")
         if dbg.phase == "update":
             text = f"{s.spec.name}: z = a_prev·W + b, a = {s.spec.activation}(z), once the forward pass gets here"
             hint = "space: step a phase (input first) · l: one layer at a time"

@@ -15,7 +15,8 @@ from backprop_tui.core.losses import FUSED
 from numpy.typing import NDArray
 from rich.text import Text
 
-from ..render import fit, num
+from ..render import fit, num, wrap
+from ..session import RECORDED
 from .base import Pane
 
 Column = tuple[str, NDArray[Any], int]  # (header, values per sample, priority: lower stays)
@@ -60,6 +61,10 @@ class ChainRulePane(Pane):
             # leaving it out is what lets every sample of the batch show
             lines.append(Text(fit(self._dz_rule(), width), style="dim", no_wrap=True))
         if "z" not in arrays:
+            if s.read_only:
+                return lines + wrap(
+                    RECORDED.format(what="the activations it needs"), width, "italic"
+                )
             hint = f"the forward pass has not reached {spec.name} yet: step on (space or l)"
             return [*lines, Text(fit(hint, width), style="italic", no_wrap=True)]
         columns = self._columns(arrays, i, j, is_bias)

@@ -48,6 +48,12 @@ class GradientsPane(Pane):
             bias = record.arrays[bias_name] if bias_name else None
             self.source_step = record.step_index
             return "dL/dW", record.arrays[s.kernel_name], bias
+        if s.read_only:  # a recording keeps the gradients of some steps, not the records
+            grads = dbg.grads
+            if s.kernel_name in grads:
+                self.source_step = getattr(dbg, "grads_step", None) or dbg.step_index
+                bias = grads.get(bias_name) if bias_name else None
+                return "dL/dW", grads[s.kernel_name], bias
         params = dbg.params
         self.source_step = dbg.step_index
         return "W", params[s.kernel_name], params[bias_name] if bias_name else None
@@ -88,11 +94,10 @@ class GradientsPane(Pane):
         if fits:
             lines += self._numbers(kernel, bias)
             if what == "W":
-                lines.append(
-                    Text(
-                        fit("no gradient yet: the backward pass fills this in", width), style="dim"
-                    )
-                )
+                note = "no gradient yet: the backward pass fills this in"
+                if self.session.read_only:
+                    note = "no gradient recorded at or before this step"
+                lines.append(Text(fit(note, width), style="dim"))
             return lines
         return lines + self._heat(what, kernel, bias, width, height - 1)
 

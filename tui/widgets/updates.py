@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from ..render import count, fit, num, wrap
+from ..session import RECORDED
 from ..update_view import UpdateArrays, top_indices, update_arrays
 from .base import Pane
 
@@ -101,6 +102,8 @@ class UpdatePane(Pane):
         state, sources = self._sources()
         if not sources:
             text = "The update appears once the backward pass is done (n: finish this step)."
+            if s.read_only:
+                text = RECORDED.format(what="each step's update")
             return [rule, *wrap(text, width, "italic")]
         ranked = self._ranked()
         total = sum(src.size for src in sources)
