@@ -70,6 +70,7 @@ class DebuggerApp(ActionsMixin, App[int]):
         super().__init__()
         self.session = Session(debugger, fps)
         self._detail_drawn = 0.0
+        self._heights: dict[str, int] = {}  # compact layout: rows per pane, as last set
 
     # ---------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -134,6 +135,7 @@ class DebuggerApp(ActionsMixin, App[int]):
         focused = self.focused_pane()
         panes = self.panes()
         if not small:
+            self._heights = {}
             for pane in panes:
                 pane.styles.height = None
                 pane.fold(False)
@@ -142,8 +144,11 @@ class DebuggerApp(ActionsMixin, App[int]):
         wanted = {"gradients": self.query_one(GradientsPane).wanted_rows(width, height)}
         rows = layout.compact_heights(list(layout.PANES), focused, height, wanted)
         open_ = layout.expanded(focused)
+        if rows != self._heights:  # setting a height lays the screen out again
+            self._heights = rows
+            for pane in panes:
+                pane.styles.height = rows[pane.id or ""]
         for pane in panes:
-            pane.styles.height = rows[pane.id or ""]
             pane.fold(pane.id not in open_)
 
     def _network_rows(self) -> int:
@@ -153,6 +158,8 @@ class DebuggerApp(ActionsMixin, App[int]):
     # --------------------------------------------------------------- drawing
     def redraw_all(self, force: bool = False, only: tuple[str, ...] = ()) -> None:
         """Rebuild every pane (or those named in ``only``) from one state of the debugger."""
+        if not only and self.screen.has_class("-compact"):
+            self._apply_layout()  # the selected layer decides how tall the gradients are
         with self.session.lock:
             for widget in self.query(Lines):
                 if not only or widget.id in only:

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
 
 from .session import Session
 
@@ -53,6 +54,8 @@ class BreakpointScreen(ModalScreen[None]):
                 line.append(f"{bp.text}   (held on {bp.hits} steps)")
                 options.add_option(line)
             count = len(self.session.dbg.breakpoints)
+        if not count:
+            options.add_option(Option("no breakpoints yet: type one below", disabled=True))
         if count:
             options.highlighted = min(highlight if highlight is not None else count - 1, count - 1)
 
@@ -73,7 +76,9 @@ class BreakpointScreen(ModalScreen[None]):
 
     def _selected(self) -> int | None:
         options = self.query_one(OptionList)
-        return options.highlighted if options.has_focus else None
+        if not options.has_focus or not self.session.dbg.breakpoints:
+            return None
+        return options.highlighted
 
     def action_toggle(self) -> None:
         index = self._selected()

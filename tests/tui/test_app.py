@@ -49,6 +49,8 @@ async def test_fresh_start_shows_the_network_the_batch_to_come_and_a_hint(
         assert "next batch (4)" in text
         assert "space: step a phase" in text
         assert lit_stage(xor_app) is None  # nothing done yet
+        for title in ("activations", "loss history", "log", "gradients", "chain rule", "update"):
+            assert f"▸ {title}" in text  # every other pane folded to one line, none lost
         assert "? help" in pane_text(xor_app, "keys")
 
 

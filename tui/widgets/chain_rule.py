@@ -56,9 +56,8 @@ class ChainRulePane(Pane):
             formula = f"dL/dw{where} = Σ_b a_prev[b,{i}] · dL/dz[b,{j}]"
         lines.append(Text(fit(formula, width), no_wrap=True))
         batch = len(arrays["z"]) if "z" in arrays else 0
-        table = batch + 1 + 1  # header, one line per sample, the sum
-        if not (len(lines) + 1 + table > height >= len(lines) + table):  # the f′ rule, unless
-            # leaving it out is what lets every sample of the batch show
+        room = height - len(lines) - 1  # below: the table, then the sum
+        if room - 1 >= batch + 1 or room >= 12:  # the f′ rule costs no sample's row
             lines.append(Text(fit(self._dz_rule(), width), style="dim", no_wrap=True))
         if "z" not in arrays:
             if s.read_only:
