@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .layout import PANES
 from .widgets.base import Lines, Pane
@@ -23,7 +23,15 @@ FOLLOW = {  # the pane that shows what each phase computed
 }
 
 
-class ActionsMixin:
+if TYPE_CHECKING:
+    from textual.app import App
+
+    _Base = App[int]
+else:
+    _Base = object
+
+
+class ActionsMixin(_Base):
     """The app's ``action_*`` methods."""
 
     auto_focus: str | None = "network"  # where the app last put the focus itself
@@ -31,17 +39,8 @@ class ActionsMixin:
     if TYPE_CHECKING:
         session: Session
 
-        def redraw_all(self, force: bool = False) -> None: ...
+        def redraw_all(self, force: bool = False, only: tuple[str, ...] = ()) -> None: ...
         def start_run(self, mode: Mode) -> None: ...
-        def query_one(self, selector: Any, expect_type: Any = None) -> Any: ...
-        def push_screen(self, screen: Any, callback: Any = None) -> Any: ...
-        def exit(self, result: Any = None, return_code: int = 0) -> None: ...
-        @property
-        def workers(self) -> Any: ...
-        @property
-        def focused(self) -> Any: ...
-        @property
-        def screen(self) -> Any: ...
 
     # ------------------------------------------------------------- guards
     def _refuse(self, text: str) -> None:
@@ -115,7 +114,7 @@ class ActionsMixin:
         else:
             self._refuse("not running: c continues to the next breakpoint")
 
-    def action_back(self) -> None:
+    def action_step_back(self) -> None:
         if self._busy():
             return
         s = self.session
@@ -207,6 +206,6 @@ class ActionsMixin:
 
         self.push_screen(WeightScreen(where, value), done)
 
-    def action_quit(self) -> None:
+    async def action_quit(self) -> None:
         self.workers.cancel_group(self, "engine")
         self.exit(return_code=0)

@@ -162,7 +162,7 @@ def _as_numbers(
 
 def _too_big(block: Block, width: int, height: int) -> bool:
     rows, cols = _matrix(block.array).shape
-    return rows > height or cols * 7 > width  # even short numbers ("+0.123") need 7
+    return bool(rows > height or cols * 7 > width)  # even short numbers ("+0.123") need 7
 
 
 def arrange(blocks: list[Block], palette: Palette, width: int, height: int) -> list[Text]:

@@ -19,7 +19,7 @@ EXAMPLES = "e.g.  loss < 0.01   grad_norm > 100 or nan   dead_fraction(hidden) >
 class BreakpointScreen(ModalScreen[None]):
     BINDINGS = [  # noqa: RUF012 - Textual reads this class attribute
         Binding("escape", "close", "close"),
-        Binding("space", "toggle", "enable/disable", show=False),
+        Binding("space", "toggle_breakpoint", "enable/disable", show=False),
         Binding("d,delete", "remove", "remove", show=False),
     ]
 
@@ -80,7 +80,7 @@ class BreakpointScreen(ModalScreen[None]):
             return None
         return options.highlighted
 
-    def action_toggle(self) -> None:
+    def action_toggle_breakpoint(self) -> None:
         index = self._selected()
         if index is not None:
             with self.session.lock:

@@ -31,7 +31,7 @@ KEYS: tuple[Key, ...] = (
     Key("e", "step('epoch')", "epoch", "Run to the end of the epoch", "", 5),
     Key("c", "continue_run", "cont", "Continue to the next breakpoint", "", 3),
     Key("p", "pause", "pause", "Pause a running continue at once", "", 6),
-    Key("b", "back", "back", "Go back one training step (time travel)", "", 7),
+    Key("b", "step_back", "back", "Go back one training step (time travel)", "", 7),
     Key("tab", "next_pane", "pane", "Focus the next pane", "tab", 10),
     Key("shift+tab", "previous_pane", "", "Focus the previous pane", "shift+tab"),
     Key(

@@ -97,7 +97,7 @@ class Session:
 
     def cursor_rows(self) -> int:
         """Rows the cursor moves over: the kernel's inputs, and one more for the bias."""
-        return self.spec.inputs + (1 if self.spec.use_bias else 0)
+        return int(self.spec.inputs) + (1 if self.spec.use_bias else 0)
 
     def select_layer(self, index: int) -> None:
         """Select layer ``index``; the cursor keeps its place, or its bias row, where it can."""
@@ -140,7 +140,7 @@ class Session:
 
     def note(self, text: str, level: str = "info", kind: str = "ui") -> None:
         """Add a line to the log and show it on the status line."""
-        self.events.append(LogEntry(self.dbg.step_index, level, text, kind=kind))  # type: ignore[arg-type]
+        self.events.append(LogEntry(self.dbg.step_index, level, text, kind=kind))
         self.status = text
 
     def loss_text(self) -> str:

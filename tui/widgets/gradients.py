@@ -62,7 +62,7 @@ class GradientsPane(Pane):
         """Rows (with the top border) the compact layout should give: all of a small
         matrix, or half the screen for a heat map."""
         spec = self.session.spec
-        rows = spec.inputs + (1 if spec.use_bias else 0) + 3
+        rows = int(spec.inputs) + (1 if spec.use_bias else 0) + 3
         if numbers_width((spec.units,), label_width=len(str(spec.inputs - 1))) > width:
             return max(height // 3, 6)
         return min(rows, max(height // 3, 6))

@@ -56,7 +56,7 @@ class UpdatePane(Pane):
     def _ranked(self) -> bool:
         if self.by_change is not None:
             return self.by_change
-        return self.session.spec.param_count > SMALL
+        return bool(self.session.spec.param_count > SMALL)
 
     def _sources(self) -> tuple[str, list[UpdateArrays]]:
         """("pending" / "applied in step N" / "", the selected layer's parameters' arrays)."""
@@ -136,13 +136,14 @@ class UpdatePane(Pane):
     def _table(self, rows: list[UpdateRow], terms: tuple[str, ...], width: int) -> list[Text]:
         cursor = self.session.cursor_param()
         headers = ["param", "index", "value", "gradient", *terms, "change", "new value"]
+        term_digits = 6 if len(terms) <= 1 else 4  # Adam's four terms must fit beside the rest
         table = [
             [
                 r.param.split(".")[-1],
                 ",".join(str(i) for i in r.index),
                 num(r.value, 6),
                 num(r.gradient, 6),
-                *(num(r.terms.get(t, float("nan")), 6) for t in terms),
+                *(num(r.terms.get(t, float("nan")), term_digits) for t in terms),
                 num(r.change, 6),
                 num(r.new_value, 6),
             ]
