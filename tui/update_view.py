@@ -85,7 +85,8 @@ def top_indices(values: NDArray[Any], k: int) -> NDArray[np.int64]:
     Falls back to a full partition when the sample guesses too high.
     """
     magnitude = np.abs(np.asarray(values, dtype=np.float64).reshape(-1))
-    magnitude = np.where(np.isnan(magnitude), np.inf, magnitude)  # NaN ranks first
+    if not np.isfinite(magnitude.max(initial=0.0)):  # one pass; NaN and inf rank first
+        magnitude = np.where(np.isnan(magnitude), np.inf, magnitude)
     n = magnitude.size
     k = min(k, n)
     if k <= 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from backprop_tui.core.optimizers import rule_text
 from rich.text import Text
@@ -43,11 +45,8 @@ class NetworkPane(Pane):
             backward = dbg.record_of("backward", i)
             if backward is not None:
                 marks.append("bwd✓")
-                grad = backward.arrays.get(f"{layer.name}.kernel")
-                if grad is not None:
-                    # np.square().sum(), not linalg.norm: no BLAS threads on the UI's side
-                    with np.errstate(over="ignore", invalid="ignore"):  # inf is shown as inf
-                        norm = float(np.sqrt(np.square(grad).sum()))
+                norm = self._grad_norm(i, backward)
+                if norm is not None:
                     marks.append(f"‖g‖ {norm:.3g}")
             text = (
                 f"{'▶' if selected else ' '} {layer.name.ljust(name_width)}  "
@@ -62,6 +61,28 @@ class NetworkPane(Pane):
         )
         lines += self._batch_lines(width, height - len(lines))
         return lines
+
+    def _grad_norm(self, i: int, backward: Any) -> float | None:
+        """‖dL/dθ‖ over the layer's parameters, as ``grad_norm(layer)`` in a breakpoint.
+
+        After a whole step the engine has measured it already; mid-step it is one pass
+        over the gradients (squares summed, no BLAS threads on the UI's side).
+        """
+        dbg = self.session.dbg
+        layer = dbg.scenario.layers[i]
+        stats = getattr(dbg, "stats", None)
+        if stats is not None and dbg.phase == "update" and stats.step == dbg.step_index:
+            value = stats.grad_norm(layer.name)
+            if value is not None:
+                return float(value)
+        total = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):  # inf is shown as inf
+            for name in layer.param_names:
+                grad = backward.arrays.get(name)
+                if grad is None:
+                    return None
+                total += float(np.square(grad).sum())
+        return float(np.sqrt(total))
 
     def _batch_lines(self, width: int, room: int) -> list[Text]:
         """The batch about to be taken (before the input phase) or the one in use."""
