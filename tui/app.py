@@ -169,11 +169,12 @@ class DebuggerApp(ActionsMixin, App[int]):
     def start_run(self, mode: Mode) -> None:
         self.session.running = True
         self.session.progress = ""
-        self.session.status = (
-            "continuing to the next breakpoint"
-            if mode == "continue"
-            else "running to the end of the epoch"
-        )
+        if mode == "epoch":
+            self.session.status = "running to the end of the epoch"
+        elif self.session.dbg.finished:
+            self.session.status = "past the last epoch: running on to a breakpoint"
+        else:
+            self.session.status = "continuing to the next breakpoint"
         self.redraw_all()
         self._run(mode)
 
