@@ -57,7 +57,7 @@ class ChainRulePane(Pane):
         lines.append(Text(fit(formula, width), no_wrap=True))
         batch = len(arrays["z"]) if "z" in arrays else 0
         room = height - len(lines) - 1  # below: the table, then the sum
-        if room - 1 >= batch + 1 or room >= 12:  # the f′ rule costs no sample's row
+        if room - 1 >= batch + 1 or room >= 6:  # the f′ rule, unless it costs a small table a row
             lines.append(Text(fit(self._dz_rule(), width), style="dim", no_wrap=True))
         if "z" not in arrays:
             if s.read_only:
