@@ -32,8 +32,10 @@ class HostArrays(Mapping[str, NDArray[Any]]):
             raw = self._raw[key]
             if callable(raw):  # worked out only when read (Adam's m̂ and v̂)
                 raw = raw()
-            array = self._to_host(raw)
-            array = np.array(array, copy=True)
+            # A read-only view, not a copy: the engine never writes into an array
+            # it has handed out (parameters and intermediates are replaced), so
+            # the view keeps this step's values; the flag keeps readers honest.
+            array = np.asarray(self._to_host(raw)).view()
             array.setflags(write=False)
             self._host[key] = array
         return self._host[key]
