@@ -22,6 +22,7 @@ from .history import History, Snapshot
 from .records import EpochStats, HostArrays, PhaseRecord, StepStats, UpdateRow
 from .scenario import Scenario
 from .stats import StepStatistics
+from .update_table import top_indices, update_arrays
 
 Granularity = Literal["phase", "layer", "batch", "epoch"]
 GRANULARITIES = ("phase", "layer", "batch", "epoch")
@@ -71,17 +72,6 @@ def _read_only(array: NDArray[Any]) -> NDArray[Any]:
     view = array.view()
     view.flags.writeable = False
     return view
-
-
-@dataclass(frozen=True, eq=False)
-class _UpdateSource:
-    """One parameter's update, as host arrays of the parameter's shape."""
-
-    value: NDArray[Any]
-    grad: NDArray[Any]
-    change: NDArray[Any]
-    new: NDArray[Any]
-    terms: dict[str, NDArray[Any]]
 
 
 class Debugger:
@@ -450,63 +440,16 @@ class Debugger:
         rows with the largest |change|; otherwise rows in index order from
         ``offset``, at most ``limit`` of them.
         """
-        source = self._update_source(param)
-        if source is None:
+        found = update_arrays(self, param)
+        if found is None:
             return []
-        value, grad, change, new, terms = (
-            source.value,
-            source.grad,
-            source.change,
-            source.new,
-            source.terms,
-        )
-        flat_change = change.reshape(-1)
+        arrays = found[1]
         if top_k is not None:
-            k = min(top_k, flat_change.size)
-            picked = np.argpartition(-np.abs(flat_change), k - 1)[:k] if k else np.arange(0)
-            order = picked[np.argsort(-np.abs(flat_change[picked]), kind="stable")]
+            order = top_indices(arrays.change, top_k)
         else:
-            stop = flat_change.size if limit is None else min(flat_change.size, offset + limit)
+            stop = arrays.size if limit is None else min(arrays.size, offset + limit)
             order = np.arange(offset, stop)
-        rows = []
-        for flat in order:
-            index = tuple(int(i) for i in np.unravel_index(int(flat), change.shape))
-            rows.append(
-                UpdateRow(
-                    param=param,
-                    index=index,
-                    value=float(value[index]),
-                    gradient=float(grad[index]),
-                    terms={k: float(v[index]) for k, v in terms.items()},
-                    change=float(change[index]),
-                    new_value=float(new[index]),
-                )
-            )
-        return rows
-
-    def _update_source(self, param: str) -> _UpdateSource | None:
-        pending = self.pending_update()
-        to_host = self.backend.to_host
-        if pending is not None:
-            upd = pending[param]
-            value = to_host(self.backend.params[param])
-            change = to_host(upd.change)
-            terms = {k: to_host(v) for k, v in upd.terms.items()}
-            grad = to_host(self.backend.grads[param])
-            return _UpdateSource(value, grad, change, value + change, terms)
-        record = self._last_update
-        if record is None or self.phase not in ("update", "input") or param not in record.arrays:
-            return None
-        a = record.arrays
-        prefix = f"{param}."
-        terms = {
-            k[len(prefix) :]: v
-            for k, v in a.items()
-            if k.startswith(prefix) and k[len(prefix) :] not in ("grad", "change", "new")
-        }
-        return _UpdateSource(
-            a[param], a[f"{param}.grad"], a[f"{param}.change"], a[f"{param}.new"], terms
-        )
+        return [arrays.row(int(flat)) for flat in order]
 
     # ------------------------------------------------------------ time travel
     def _snapshot(self) -> Snapshot:

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 from backprop_tui.core.optimizers import rule_text, term_names
 from backprop_tui.core.records import UpdateRow
+from backprop_tui.core.update_table import UpdateArrays, top_indices, update_arrays
 from rich.text import Text
 from textual.binding import Binding
 
 from ..render import count, fit, num, wrap
 from ..session import RECORDED
-from ..update_view import UpdateArrays, top_indices, update_arrays
 from .base import Pane
 
 SMALL = 64  # layers with at most this many numbers list them all in index order

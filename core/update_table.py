@@ -1,4 +1,7 @@
-"""The numbers of the update table, read from the debugger's public views, row by row.
+"""The numbers of the update table, read from a debugger's public views, row by row.
+
+Shared by :meth:`Debugger.update_rows` and the app's update pane, and it works
+on a recorded replay too, since it reads only the views both offer.
 
 The pending update (once the backward pass is done) comes from
 ``dbg.pending_update()``; the applied one from the update phase's record. Only
@@ -12,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from backprop_tui.core.records import UpdateRow
 from numpy.typing import NDArray
+
+from .records import UpdateRow
 
 
 @dataclass(frozen=True, eq=False)
