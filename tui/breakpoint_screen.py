@@ -13,7 +13,10 @@ from textual.widgets.option_list import Option
 
 from .session import Session
 
-EXAMPLES = "e.g.  loss < 0.01   grad_norm > 100 or nan   dead_fraction(hidden) > 0.5"
+
+def examples(layers: list[str]) -> str:
+    """Example expressions that parse for this network (its first layer by name)."""
+    return f"e.g.  loss < 0.01   grad_norm > 100 or nan   grad_norm({layers[0]}) < 1e-6"
 
 
 class BreakpointScreen(ModalScreen[None]):
@@ -35,7 +38,9 @@ class BreakpointScreen(ModalScreen[None]):
             )
             yield OptionList(id="breakpoint-list")
             yield Input(placeholder="new breakpoint, enter to add", id="breakpoint-input")
-            yield Static(EXAMPLES, id="breakpoint-error", classes="hint")
+            yield Static(
+                examples(list(self.session.dbg.layer_names)), id="breakpoint-error", classes="hint"
+            )
             yield Static(
                 "tab: list/input · space: enable/disable · d: remove · escape: close",
                 classes="hint",
