@@ -14,7 +14,6 @@ benchmarks do for both sides they compare.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 _M_TRIM_THRESHOLD = -1
@@ -27,11 +26,9 @@ def keep_freed_memory() -> bool:
     """Tune glibc's malloc for many same-sized arrays; True when it took effect."""
     if not sys.platform.startswith("linux"):
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        libc = ctypes.CDLL(name)
+        # The name directly: ctypes.util.find_library would run ldconfig at start-up.
+        libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
