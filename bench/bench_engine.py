@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 from backprop_tui.core import Debugger, Scenario
-from backprop_tui.core.allocator import keep_freed_memory
-from backprop_tui.core.debugger import epoch_order
-from backprop_tui.core.scenario import parse_scenario
-from backprop_tui.core.yamlio import load_yaml
+from backprop_tui.core.run.debugger import epoch_order
+from backprop_tui.core.spec.scenario import parse_scenario
+from backprop_tui.core.spec.yamlio import load_yaml
+from backprop_tui.core.system.allocator import keep_freed_memory
 
 TARGET_RATIO = 1.5
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -27,11 +27,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from backprop_tui.core import Debugger, Scenario, optimizers
-from backprop_tui.core.allocator import keep_freed_memory
-from backprop_tui.core.debugger import epoch_order
-from backprop_tui.core.scenario import parse_scenario
-from backprop_tui.core.yamlio import load_yaml
+from backprop_tui.core import Debugger, Scenario
+from backprop_tui.core.maths import optimizers
+from backprop_tui.core.run.debugger import epoch_order
+from backprop_tui.core.spec.scenario import parse_scenario
+from backprop_tui.core.spec.yamlio import load_yaml
+from backprop_tui.core.system.allocator import keep_freed_memory
 from torch import nn
 
 TARGET_RATIO = 1.5

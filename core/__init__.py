@@ -4,10 +4,10 @@ Nothing here imports Textual, Rich or torch; the torch backend imports torch
 only when it is chosen.
 """
 
-from .debugger import Debugger, LogEntry
 from .errors import BackendUnavailable, ExpressionError, ScenarioError
 from .records import EpochStats, PhaseRecord, StepStats, UpdateRow
-from .scenario import Scenario, load_scenario
+from .run.debugger import Debugger, LogEntry
+from .spec.scenario import Scenario, load_scenario
 
 __all__ = [
     "BackendUnavailable",

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 from backprop_tui.core.errors import BackendUnavailable, ExpressionError, ScenarioError
-from backprop_tui.core.traces import TraceError
+from backprop_tui.core.traces.recording import TraceError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,7 +101,7 @@ def main() -> None:
     backprop-tui gradcheck SCENARIO  backprop against finite differences
     backprop-tui list              the bundled scenarios
     """
-    from backprop_tui.core.allocator import keep_freed_memory
+    from backprop_tui.core.system.allocator import keep_freed_memory
 
     keep_freed_memory()  # every step allocates fresh arrays: reuse freed ones
 
@@ -145,7 +145,7 @@ def open_(
 @main.command("list")
 def list_() -> None:
     """List the bundled scenarios with their descriptions."""
-    from backprop_tui.core.scenario import bundled_dir, load_scenario
+    from backprop_tui.core.spec.scenario import bundled_dir, load_scenario
 
     for path in sorted(bundled_dir().glob("*.yaml")):
         try:
@@ -169,8 +169,8 @@ def check(
     Trains only as far as the checks need. Exit status 1 when one fails.
     """
     from backprop_tui.core import Debugger, load_scenario
-    from backprop_tui.core.expect import run_expectations
-    from backprop_tui.core.summary import summary_lines
+    from backprop_tui.core.spec.expect import run_expectations
+    from backprop_tui.core.spec.summary import summary_lines
 
     loaded = load_scenario(scenario, seed=seed)
     for line in summary_lines(loaded):
@@ -274,7 +274,7 @@ def _start_trace(dbg: Any, path: str | None, trace_mb: float) -> Any:
         return None
     from pathlib import Path
 
-    from backprop_tui.core.traces import MB, TraceRecorder
+    from backprop_tui.core.traces.recording import MB, TraceRecorder
 
     if not Path(path).resolve().parent.is_dir():
         raise TraceError("its folder does not exist; create it first", path)
@@ -287,7 +287,7 @@ def _start_trace(dbg: Any, path: str | None, trace_mb: float) -> Any:
 def _finish_trace(recorder: Any) -> None:
     if recorder is None:
         return
-    from backprop_tui.core.traces import MB
+    from backprop_tui.core.traces.recording import MB
 
     size = recorder.save()
     if recorder.stopped:
@@ -363,7 +363,7 @@ def gradcheck(
     eps: float,
 ) -> None:
     """Check backprop against finite differences (float64): a table, exit 1 on failure."""
-    from backprop_tui.core.gradcheck import gradient_check
+    from backprop_tui.core.traces.gradcheck import gradient_check
 
     dbg = make_debugger(scenario, backend, device, dtype, seed)
     names = dbg.layer_names
@@ -390,7 +390,7 @@ def gradcheck(
 @user_errors
 def replay(trace: str, summary: bool, fps: float) -> None:
     """Open a trace recorded with `run --save` in the app, read-only: step forward and back."""
-    from backprop_tui.core.replay import ReplayDebugger
+    from backprop_tui.core.traces.replay import ReplayDebugger
 
     replayed = ReplayDebugger(trace)
     if summary:

@@ -60,7 +60,7 @@ class GradcheckScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="gradcheck")
     def check(self) -> None:
-        from backprop_tui.core.gradcheck import gradient_check
+        from backprop_tui.core.traces.gradcheck import gradient_check
 
         try:
             with self.session.lock:

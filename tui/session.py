@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from backprop_tui.core.debugger import LogEntry, epoch_order
-from backprop_tui.core.scenario import LayerSpec
+from backprop_tui.core.run.debugger import LogEntry, epoch_order
+from backprop_tui.core.spec.scenario import LayerSpec
 from numpy.typing import NDArray
 
 from .render import Palette

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from ..scenario import Scenario
+    from ..spec.scenario import Scenario
 
 BACKENDS = ("numpy", "torch")
 DTYPES = ("float32", "float64")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..optimizers import ArrayModule
+from ..maths.optimizers import ArrayModule
 
 Array = Any  # the backend's own array type
 

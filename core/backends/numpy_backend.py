@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import losses
-from ..activations import get_activation
-from ..scenario import Scenario
+from ..maths import losses
+from ..maths.activations import get_activation
+from ..spec.scenario import Scenario
 from .base import Backend
 
 

@@ -21,11 +21,11 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import losses
-from ..activations import ALIASES, LEAKY_SLOPE
 from ..errors import BackendUnavailable
-from ..optimizers import ArrayModule
-from ..scenario import Scenario
+from ..maths import losses
+from ..maths.activations import ALIASES, LEAKY_SLOPE
+from ..maths.optimizers import ArrayModule
+from ..spec.scenario import Scenario
 from .base import Backend
 
 _IMPORT_ERROR: ImportError | OSError | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from backprop_tui.core.allocator import keep_freed_memory
+from backprop_tui.core.system.allocator import keep_freed_memory
 
 
 def test_keep_freed_memory_takes_effect_on_glibc() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from backprop_tui.core import Debugger, ExpressionError, ScenarioError, load_scenario
-from backprop_tui.core.scenario import parse_scenario
-from backprop_tui.core.yamlio import load_yaml
+from backprop_tui.core.spec.scenario import parse_scenario
+from backprop_tui.core.spec.yamlio import load_yaml
 
 # NumPy warns on the way to an overflow; the stops are what is tested here.
 pytestmark = pytest.mark.filterwarnings(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from backprop_tui.core import Debugger, load_scenario
-from backprop_tui.core.scenario import bundled_dir
+from backprop_tui.core.spec.scenario import bundled_dir
 
 # scenario -> (metric of the last epoch, lower bound or upper bound, value)
 PROMISES = {

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from backprop_tui.core import Debugger, load_scenario
-from backprop_tui.core.scenario import bundled_dir
+from backprop_tui.core.spec.scenario import bundled_dir
 from backprop_tui.tui.cli import main
 from click.testing import CliRunner, Result
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from backprop_tui.core import load_scenario
-from backprop_tui.core.data import Dataset
+from backprop_tui.core.spec.data import Dataset
 
 
 def _scenario(

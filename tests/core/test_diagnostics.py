@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 from backprop_tui.core import Debugger, LogEntry, Scenario, ScenarioError, load_scenario
-from backprop_tui.core.diagnostics import PERSIST
-from backprop_tui.core.scenario import bundled_dir, parse_scenario
-from backprop_tui.core.stats import Location, StepArrays, StepStatistics
-from backprop_tui.core.yamlio import load_yaml
+from backprop_tui.core.spec.scenario import bundled_dir, parse_scenario
+from backprop_tui.core.spec.yamlio import load_yaml
+from backprop_tui.core.watch.diagnostics import PERSIST
+from backprop_tui.core.watch.stats import Location, StepArrays, StepStatistics
 
 # NumPy warns on the way to an overflow; the diagnostics are what is tested here.
 pytestmark = pytest.mark.filterwarnings(

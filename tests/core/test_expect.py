@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import yaml
 from backprop_tui.core import Debugger, ScenarioError, load_scenario
-from backprop_tui.core.expect import Condition, run_expectations
-from backprop_tui.core.scenario import bundled_dir
+from backprop_tui.core.spec.expect import Condition, run_expectations
+from backprop_tui.core.spec.scenario import bundled_dir
 from backprop_tui.tui.cli import main
 from click.testing import CliRunner
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from backprop_tui.core.errors import ExpressionError
-from backprop_tui.core.expressions import Vocabulary, parse, tokenize
+from backprop_tui.core.spec.expressions import Vocabulary, parse, tokenize
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from backprop_tui.core import Debugger, ScenarioError, activations, load_scenario
-from backprop_tui.core.activations import get_activation
+from backprop_tui.core import Debugger, ScenarioError, load_scenario
 from backprop_tui.core.backends import make_backend
+from backprop_tui.core.maths import activations
+from backprop_tui.core.maths.activations import get_activation
 
 HIDDEN = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "swish", "gelu")
 OUTPUTS = (*HIDDEN, "softmax")

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from backprop_tui.core import Debugger, activations, load_scenario
+from backprop_tui.core import Debugger, load_scenario
 from backprop_tui.core.backends.numpy_backend import NumpyBackend
-from backprop_tui.core.gradcheck import gradient_check
+from backprop_tui.core.maths import activations
+from backprop_tui.core.traces.gradcheck import gradient_check
 from backprop_tui.tui.cli import main
 from click.testing import CliRunner
 

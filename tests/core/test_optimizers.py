@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from backprop_tui.core import Debugger, load_scenario, optimizers
-from backprop_tui.core.scenario import OptimizerSpec
+from backprop_tui.core import Debugger, load_scenario
+from backprop_tui.core.maths import optimizers
+from backprop_tui.core.spec.scenario import OptimizerSpec
 
 W0 = {"dense.kernel": np.array([[0.5, -1.25], [2.0, 0.125]]), "dense.bias": np.array([0.1, -0.3])}
 GRADS = [

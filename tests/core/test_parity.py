@@ -33,10 +33,10 @@ import numpy as np
 import pytest
 import yaml
 from backprop_tui.core import Debugger, Scenario, load_scenario
-from backprop_tui.core.activations import ACTIVATIONS
-from backprop_tui.core.losses import NAMES as LOSSES
-from backprop_tui.core.scenario import bundled_dir, parse_scenario
-from backprop_tui.core.yamlio import load_yaml
+from backprop_tui.core.maths.activations import ACTIVATIONS
+from backprop_tui.core.maths.losses import NAMES as LOSSES
+from backprop_tui.core.spec.scenario import bundled_dir, parse_scenario
+from backprop_tui.core.spec.yamlio import load_yaml
 from numpy.typing import NDArray
 
 pytest.importorskip("torch", reason="the torch backend needs PyTorch: pip install 'torch==2.13.0'")

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 from backprop_tui.core import BackendUnavailable, Debugger
-from backprop_tui.core.activations import ACTIVATIONS
-from backprop_tui.core.losses import compute as numpy_loss
-from backprop_tui.core.scenario import parse_scenario
-from backprop_tui.core.yamlio import load_yaml
+from backprop_tui.core.maths.activations import ACTIVATIONS
+from backprop_tui.core.maths.losses import compute as numpy_loss
+from backprop_tui.core.spec.scenario import parse_scenario
+from backprop_tui.core.spec.yamlio import load_yaml
 from backprop_tui.tui.cli import main
 from click.testing import CliRunner
 from numpy.typing import NDArray
@@ -329,9 +329,9 @@ def test_nothing_goes_to_the_host_while_stepping(
 ) -> None:
     # The backend driven as the debugger drives it, optimizer included: a whole
     # step makes no host copy; only reading a value does.
-    from backprop_tui.core import optimizers
     from backprop_tui.core.backends.torch_backend import TorchBackend
-    from backprop_tui.core.debugger import initial_params
+    from backprop_tui.core.maths import optimizers
+    from backprop_tui.core.run.debugger import initial_params
 
     scenario = scenario_from(SMALL)
     b = TorchBackend(scenario, initial_params(scenario), "float32", "cpu")

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from backprop_tui.core import Debugger, load_scenario
-from backprop_tui.core.replay import ReplayDebugger
-from backprop_tui.core.traces import (
+from backprop_tui.core.traces.recording import (
     MB,
     Trace,
     TraceError,
@@ -24,6 +23,7 @@ from backprop_tui.core.traces import (
     load_trace,
     save_trace,
 )
+from backprop_tui.core.traces.replay import ReplayDebugger
 from backprop_tui.tui.cli import main
 from click.testing import CliRunner
 
@@ -275,7 +275,7 @@ KILLED_MID_SAVE = r"""
 import sys, time
 import numpy.lib.format as npy_format
 from backprop_tui.core import Debugger, load_scenario
-from backprop_tui.core.traces import TraceRecorder, save_trace
+from backprop_tui.core.traces.recording import TraceRecorder, save_trace
 
 path = sys.argv[1]
 dbg = Debugger(load_scenario("xor"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backprop_tui.core.yamlio import load_yaml
+from backprop_tui.core.spec.yamlio import load_yaml
 
 
 def test_exponent_without_a_dot_is_a_number() -> None:

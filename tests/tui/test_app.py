@@ -390,7 +390,7 @@ async def test_every_line_fits_its_pane_after_resizing(size: tuple[int, int]) ->
 
 
 async def test_replay_steps_but_refuses_to_change_or_continue(tmp_path: Path) -> None:
-    from backprop_tui.core.replay import ReplayDebugger
+    from backprop_tui.core.traces.replay import ReplayDebugger
     from backprop_tui.tui.cli import main
     from click.testing import CliRunner
 

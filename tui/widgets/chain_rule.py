@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from backprop_tui.core.activations import derivative_text, get_activation
-from backprop_tui.core.losses import FUSED
+from backprop_tui.core.maths.activations import derivative_text, get_activation
+from backprop_tui.core.maths.losses import FUSED
 from numpy.typing import NDArray
 from rich.text import Text
 

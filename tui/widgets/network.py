@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from backprop_tui.core.optimizers import rule_text
+from backprop_tui.core.maths.optimizers import rule_text
 from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click

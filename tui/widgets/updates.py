@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from backprop_tui.core.optimizers import rule_text, term_names
+from backprop_tui.core.maths.optimizers import rule_text, term_names
 from backprop_tui.core.records import UpdateRow
-from backprop_tui.core.update_table import UpdateArrays, top_indices, update_arrays
+from backprop_tui.core.run.update_table import UpdateArrays, top_indices, update_arrays
 from rich.text import Text
 from textual.binding import Binding
 

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from .expression_tree import Expression
+from ..spec.expression_tree import Expression
 
 if TYPE_CHECKING:
-    from .debugger import Debugger
+    from ..run.debugger import Debugger
     from .stats import StepStatistics
 
 HitKind = Literal["breakpoint", "until", "nan"]

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import ScenarioError
 from . import glyphs
-from .errors import ScenarioError
 from .yamlio import Located
 
 F64 = NDArray[np.float64]

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import losses
-from .backends.numpy_backend import NumpyBackend
-from .debugger import epoch_order
+from ..backends.numpy_backend import NumpyBackend
+from ..maths import losses
+from ..run.debugger import epoch_order
 
 if TYPE_CHECKING:
-    from .debugger import Debugger
-    from .scenario import Scenario
+    from ..run.debugger import Debugger
+    from ..spec.scenario import Scenario
 
 F64 = NDArray[np.float64]
 

@@ -1,4 +1,4 @@
-"""A read-only stand-in for the :class:`~backprop_tui.core.debugger.Debugger`, playing back a trace.
+"""A read-only stand-in for the :class:`~backprop_tui.core.run.debugger.Debugger`, playing back a trace.
 
 It exposes the attributes the app reads from a debugger — the scenario's
 network, ``step_index``, ``epoch``, ``loss``, ``metrics``, ``params``, ``grads``,
@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .data import Dataset
-from .debugger import LogEntry
-from .records import EpochStats, PhaseRecord, StepStats, UpdateRow
-from .scenario import InitSpec, LayerSpec, OptimizerSpec, Scenario, TrainingSpec
-from .traces import Trace, TraceError, load_trace
+from ..records import EpochStats, PhaseRecord, StepStats, UpdateRow
+from ..run.debugger import LogEntry
+from ..spec.data import Dataset
+from ..spec.scenario import InitSpec, LayerSpec, OptimizerSpec, Scenario, TrainingSpec
+from .recording import Trace, TraceError, load_trace
 
 
 @dataclass(frozen=True, eq=False)

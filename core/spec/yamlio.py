@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ScenarioError
+from ..errors import ScenarioError
 
 MAX_BYTES = 16 * 1024 * 1024
 MAX_VALUES = 2_000_000

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import ExpressionError
+from ..errors import ExpressionError
 from .expression_tree import (
     FLAGS,
     Arithmetic,

@@ -30,12 +30,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ScenarioError
-from .records import PHASES
+from ..errors import ScenarioError
+from ..records import PHASES
 from .yamlio import Located
 
 if TYPE_CHECKING:
-    from .debugger import Debugger
+    from ..run.debugger import Debugger
     from .scenario import LayerSpec
 
 DEFAULT_TOL = 1e-6

@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    from .debugger import Debugger, LogEntry
+    from ..run.debugger import Debugger, LogEntry
 
 FORMAT = "backprop-tui-trace"
 VERSION = 1

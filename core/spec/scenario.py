@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import activations, initializers, losses
+from ..errors import ExpressionError, ScenarioError
+from ..maths import activations, initializers, losses
 from .data import Dataset, load_dataset
-from .errors import ExpressionError, ScenarioError
 from .expect import Expectation, parse_expectations
 from .expressions import Vocabulary
 from .expressions import parse as parse_expression

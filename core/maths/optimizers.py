@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .scenario import OptimizerSpec
+from ..spec.scenario import OptimizerSpec
 
 Array = Any  # an ndarray or a torch tensor
 

@@ -11,17 +11,17 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from . import initializers, losses, metrics, optimizers
-from .backends import Backend, make_backend
-from .breakpoints import BreakHit, Breakpoint, RunResult
-from .breakpoints import evaluate as evaluate_breakpoints
-from .breakpoints import run_until as run_until_hit
-from .diagnostics import Diagnostics
-from .expressions import Expression, Vocabulary, parse
+from ..backends import Backend, make_backend
+from ..maths import initializers, losses, metrics, optimizers
+from ..records import EpochStats, HostArrays, PhaseRecord, StepStats, UpdateRow
+from ..spec.expressions import Expression, Vocabulary, parse
+from ..spec.scenario import Scenario
+from ..watch.breakpoints import BreakHit, Breakpoint, RunResult
+from ..watch.breakpoints import evaluate as evaluate_breakpoints
+from ..watch.breakpoints import run_until as run_until_hit
+from ..watch.diagnostics import Diagnostics
+from ..watch.stats import StepStatistics
 from .history import History, Snapshot
-from .records import EpochStats, HostArrays, PhaseRecord, StepStats, UpdateRow
-from .scenario import Scenario
-from .stats import StepStatistics
 from .update_table import top_indices, update_arrays
 
 Granularity = Literal["phase", "layer", "batch", "epoch"]

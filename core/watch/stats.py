@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .scenario import LayerSpec
+from ..spec.scenario import LayerSpec
 
 if TYPE_CHECKING:
-    from .debugger import Debugger
+    from ..run.debugger import Debugger
 
 Array = Any  # a NumPy array or a backend's tensor
 _UNMEASURED: Any = object()

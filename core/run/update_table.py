@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .records import UpdateRow
+from ..records import UpdateRow
 
 
 @dataclass(frozen=True, eq=False)
