@@ -14,9 +14,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..spec.scenario import OptimizerSpec
-
 Array = Any  # an ndarray or a torch tensor
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer by its Keras name, with every option filled in (defaults included)."""
+
+    name: str
+    options: dict[str, float | bool]
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.options["learning_rate"])
 
 
 class ArrayModule(Protocol):

@@ -6,7 +6,6 @@ import csv
 import math
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,11 @@ from numpy.typing import NDArray
 
 from ..errors import ScenarioError
 from . import glyphs
+from .reader import Reader
+from .types import Dataset
 from .yamlio import Located
+
+__all__ = ["GENERATORS", "Dataset", "load_dataset"]
 
 F64 = NDArray[np.float64]
 
@@ -52,25 +55,6 @@ CLASSIFICATION_LOSSES = (
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
 )
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """Training and validation arrays, in float64 on the host.
-
-    x_*: (samples, inputs); y_*: (samples, units), one-hot for class labels.
-    """
-
-    x_train: F64
-    y_train: F64
-    x_val: F64
-    y_val: F64
-    source: str
-    classes: int | None = None  # number of classes when labels were class ids
-
-    @property
-    def has_validation(self) -> bool:
-        return len(self.x_val) > 0
 
 
 def _truth_table(op: Callable[[Any, Any], Any]) -> Callable[..., tuple[F64, F64]]:
@@ -163,9 +147,7 @@ def _fail(doc: Located, path: str, message: str) -> ScenarioError:
 
 
 def _generate(doc: Located, spec: dict[str, Any], seed: int) -> tuple[F64, F64, str]:
-    from .scenario import _Reader  # the typed reads live with the rest of validation
-
-    r = _Reader(doc)
+    r = Reader(doc)
     name = r.choice(spec["generator"], "data.generator", tuple(GENERATORS))
     allowed = GENERATOR_KEYS[name]
     kwargs: dict[str, Any] = {}
@@ -236,9 +218,7 @@ def _numeric(array: Any, doc: Located, key: str, what: str) -> F64:
 
 
 def _load_file(doc: Located, spec: dict[str, Any], base_dir: Path) -> tuple[F64, F64, str]:
-    from .scenario import _Reader
-
-    r = _Reader(doc)
+    r = Reader(doc)
     name = r.text(spec["file"], "data.file")
     path = (base_dir / name).resolve()
     if not path.is_file():
@@ -391,9 +371,7 @@ def load_dataset(
     loss: str,
 ) -> Dataset:
     """Read the ``data:`` block and fit its arrays to the model's input and output widths."""
-    from .scenario import _Reader
-
-    r = _Reader(doc)
+    r = Reader(doc)
     spec = r.mapping(raw, "data", DATA_KEYS)
     sources = [k for k in ("generator", "inline", "file") if k in spec]
     if len(sources) != 1:

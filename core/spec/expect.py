@@ -24,7 +24,6 @@ Each entry names a moment and what must hold there::
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,84 +31,27 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ScenarioError
 from ..records import PHASES
+from .reader import NUMBER_TEXT, Reader, shown
+from .types import DEFAULT_TOL, Condition, Expectation, LayerSpec
+from .types import PHASE_RANK as _PHASE_RANK
 from .yamlio import Located
 
 if TYPE_CHECKING:
     from ..run.debugger import Debugger
-    from .scenario import LayerSpec
 
-DEFAULT_TOL = 1e-6
+__all__ = [
+    "DEFAULT_TOL",
+    "Condition",
+    "ExpectResult",
+    "Expectation",
+    "parse_expectations",
+    "run_expectations",
+]
+
 WHEN_KEYS = ("step", "epoch", "phase")
 TENSOR_KEYS = ("param", "grad", "index", "value", "tol")
 SCALAR_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_COMPARISON = re.compile(rf"^\s*(>=|<=|==|!=|>|<|=)?\s*({_NUMBER})\s*$")
-_PHASE_RANK = {phase: rank for rank, phase in enumerate(PHASES)}
-
-
-@dataclass(frozen=True)
-class Condition:
-    """``actual OP target``; ``==`` holds within ``tol``."""
-
-    op: str
-    target: float
-    tol: float = DEFAULT_TOL
-
-    def holds(self, actual: float) -> bool:
-        if math.isnan(actual):
-            return False
-        t = self.target
-        return {
-            "==": abs(actual - t) <= self.tol,
-            "!=": abs(actual - t) > self.tol,
-            ">=": actual >= t,
-            "<=": actual <= t,
-            ">": actual > t,
-            "<": actual < t,
-        }[self.op]
-
-    def text(self) -> str:
-        if self.op == "==":
-            return f"= {self.target:g} ± {self.tol:g}"
-        return f"{self.op} {self.target:g}"
-
-
-@dataclass(frozen=True)
-class Expectation:
-    """One condition at one moment of the run.
-
-    ``step`` is 1-based with ``phase``; or ``epoch`` (1-based, its end).
-    ``quantity`` is ``param``, ``grad``, ``loss``, a metric or ``val_``-one.
-    """
-
-    label: str
-    quantity: str
-    condition: Condition
-    step: int | None = None
-    phase: str = "update"
-    epoch: int | None = None
-    param: str | None = None
-    index: tuple[int, ...] = ()
-    line: int | None = None
-
-    def when(self) -> str:
-        if self.epoch is not None:
-            return f"epoch {self.epoch}"
-        return f"step {self.step} {self.phase}"
-
-    def what(self) -> str:
-        if self.param is not None:
-            where = ", ".join(str(i) for i in self.index)
-            prefix = "grad " if self.quantity == "grad" else ""
-            return f"{prefix}{self.param}[{where}] {self.condition.text()}"
-        return f"{self.quantity} {self.condition.text()}"
-
-    def target(self, steps_per_epoch: int) -> tuple[int, int]:
-        """(training steps done before it, phase rank): a sort key and a place to stop."""
-        if self.epoch is not None:
-            return (self.epoch * steps_per_epoch - 1, _PHASE_RANK["update"])
-        assert self.step is not None
-        return (self.step - 1, _PHASE_RANK[self.phase])
+_COMPARISON = re.compile(rf"^\s*(>=|<=|==|!=|>|<|=)?\s*({NUMBER_TEXT})\s*$")
 
 
 @dataclass(frozen=True)
@@ -136,7 +78,7 @@ class _Parser:
         metrics: Sequence[str],
         has_validation: bool,
     ) -> None:
-        self.doc = doc
+        self.r = Reader(doc)
         self.shapes: dict[str, tuple[int, ...]] = {}
         for layer in layers:
             self.shapes[f"{layer.name}.kernel"] = (layer.inputs, layer.units)
@@ -148,10 +90,7 @@ class _Parser:
         self.known_scalars = (*scalars, *(f"val_{name}" for name in scalars))
 
     def fail(self, path: str, message: str) -> ScenarioError:
-        return self.doc.error(path, message)
-
-    def line_of(self, path: str) -> int | None:
-        return self.doc.where(path)[0]
+        return self.r.fail(path, message)
 
     def entries(self, value: object) -> tuple[Expectation, ...]:
         if value is None:
@@ -165,28 +104,20 @@ class _Parser:
 
     def whole(self, value: object, path: str, minimum: int = 0) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(path, f"expected a whole number of at least {minimum}, got {value!r}")
+            raise self.fail(
+                path, f"expected a whole number of at least {minimum}, got {shown(value)}"
+            )
         return value
 
     def number(self, value: object, path: str) -> float:
-        if isinstance(value, str) and re.fullmatch(_NUMBER, value.strip()):
-            value = float(value)  # YAML 1.1 reads 1e-6 (no dot) as text
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(path, f"expected a number, got {value!r}")
-        if not math.isfinite(value):
-            raise self.fail(path, f"expected a finite number, got {value}")
-        return float(value)
+        return self.r.number(value, path, text_ok=True)  # YAML 1.1 reads 1e-6 (no dot) as text
 
     def entry(self, item: object, path: str) -> list[Expectation]:
         # every metric the project knows is a key, so a missing one gets a precise error
         allowed = (*WHEN_KEYS, *TENSOR_KEYS, *dict.fromkeys((*self.known_scalars, *SCALAR_KEYS)))
-        if not isinstance(item, dict):
-            raise self.fail(path, "expected a mapping such as {epoch: 10, accuracy: '>= 0.9'}")
-        for key in item:
-            if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-                hint = f"did you mean '{close[0]}'?" if close else f"use {', '.join(allowed)}"
-                raise self.fail(f"{path}.{key}", f"unknown key '{key}'; {hint}")
+        item = self.r.mapping(
+            item, path, allowed, what="a mapping such as {epoch: 10, accuracy: '>= 0.9'}"
+        )
         step, epoch, phase = self.when(item, path)
         tol = DEFAULT_TOL
         if "tol" in item:
@@ -196,7 +127,7 @@ class _Parser:
                     f"{path}.tol", f"expected a tolerance of at least 0, got {item['tol']}"
                 )
         common: dict[str, Any] = {"step": step, "epoch": epoch, "phase": phase}
-        line = self.line_of(path)
+        line = self.r.line_of(path)
         out: list[Expectation] = []
         tensor = self.tensor(item, path, tol, phase if step is not None else "update")
         if tensor is not None:
@@ -220,7 +151,7 @@ class _Parser:
                     label=path,
                     quantity=key,
                     condition=self.scalar(item, key, path, tol, step, phase),
-                    line=self.line_of(f"{path}.{key}"),
+                    line=self.r.line_of(f"{path}.{key}"),
                     **common,
                 )
             )
@@ -242,9 +173,9 @@ class _Parser:
                     f"{path}.phase", "phase: goes with step:, not epoch: (an epoch ends updated)"
                 )
             phase = item["phase"]
-            if phase not in PHASES:
+            if not isinstance(phase, str) or phase not in PHASES:
                 raise self.fail(
-                    f"{path}.phase", f"unknown phase {phase!r}; use one of {', '.join(PHASES)}"
+                    f"{path}.phase", f"unknown phase {shown(phase)}; use one of {', '.join(PHASES)}"
                 )
         if "step" in item:
             return self.whole(item["step"], f"{path}.step", 1), None, phase
@@ -256,7 +187,7 @@ class _Parser:
             if match is None:
                 raise self.fail(
                     path,
-                    f"cannot read {value!r}; write a number, or a comparison such as '>= 0.95'",
+                    f"cannot read {shown(value)}; write a number, or a comparison such as '>= 0.95'",
                 )
             op = "==" if match.group(1) in ("=", None) else match.group(1)
             return Condition(op, float(match.group(2)), tol)
@@ -275,11 +206,15 @@ class _Parser:
             raise self.fail(f"{path}.grad", "give param: or grad:, not both; split the check")
         kind = kinds[0]
         name = item[kind]
-        if name not in self.shapes:
+        if not isinstance(name, str) or name not in self.shapes:
             names = tuple(self.shapes)
-            close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+            close = (
+                difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+                if isinstance(name, str)
+                else []
+            )
             hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(names)}"
-            raise self.fail(f"{path}.{kind}", f"no parameter named {name!r}; {hint}")
+            raise self.fail(f"{path}.{kind}", f"no parameter named {shown(name)}; {hint}")
         if kind == "grad" and _PHASE_RANK[phase] < _PHASE_RANK["backward"]:
             raise self.fail(
                 f"{path}.phase",
@@ -296,17 +231,17 @@ class _Parser:
     def index(self, value: object, path: str, shape: tuple[int, ...]) -> tuple[int, ...]:
         if isinstance(value, int) and not isinstance(value, bool):
             value = [value]
-        shown = " × ".join(str(s) for s in shape)
+        dims = " × ".join(str(s) for s in shape)
         if not isinstance(value, list) or len(value) != len(shape):
             raise self.fail(
-                path, f"expected {len(shape)} whole number(s) for a parameter of shape {shown}"
+                path, f"expected {len(shape)} whole number(s) for a parameter of shape {dims}"
             )
         out = []
         for axis, (raw, size) in enumerate(zip(value, shape, strict=True)):
             if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw < size:
                 raise self.fail(
                     f"{path}[{axis}]",
-                    f"expected a whole number from 0 to {size - 1} (shape {shown}), got {raw!r}",
+                    f"expected a whole number from 0 to {size - 1} (shape {dims}), got {shown(raw)}",
                 )
             out.append(raw)
         return tuple(out)

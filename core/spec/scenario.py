@@ -6,22 +6,32 @@ and column, the key path and what would be accepted.
 
 from __future__ import annotations
 
-import difflib
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
 from ..errors import ExpressionError, ScenarioError
 from ..maths import activations, initializers, losses
-from .data import Dataset, load_dataset
-from .expect import Expectation, parse_expectations
+from ..safetext import quote, visible
+from .data import load_dataset
+from .expect import parse_expectations
 from .expressions import Vocabulary
 from .expressions import parse as parse_expression
+from .reader import Reader
+from .types import Dataset, InitSpec, LayerSpec, OptimizerSpec, Scenario, TrainingSpec
 from .yamlio import Located, load_yaml
+
+__all__ = [
+    "Dataset",
+    "InitSpec",
+    "LayerSpec",
+    "OptimizerSpec",
+    "Scenario",
+    "TrainingSpec",
+    "bundled_dir",
+    "load_scenario",
+    "parse_scenario",
+    "resolve",
+]
 
 TOP_KEYS = (
     "name",
@@ -79,185 +89,7 @@ DIAGNOSTIC_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class InitSpec:
-    name: str
-    options: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, eq=False)
-class LayerSpec:
-    """One dense layer: ``z = a_prev @ kernel + bias``, ``a = activation(z)``."""
-
-    name: str
-    type: str
-    inputs: int
-    units: int
-    activation: str
-    use_bias: bool
-    kernel_initializer: InitSpec
-    bias_initializer: InitSpec
-    kernel: NDArray[np.float64] | None = None
-    bias: NDArray[np.float64] | None = None
-
-    @property
-    def param_names(self) -> tuple[str, ...]:
-        if self.use_bias:
-            return (f"{self.name}.kernel", f"{self.name}.bias")
-        return (f"{self.name}.kernel",)
-
-    @property
-    def param_count(self) -> int:
-        return self.inputs * self.units + (self.units if self.use_bias else 0)
-
-
-@dataclass(frozen=True)
-class OptimizerSpec:
-    name: str
-    options: dict[str, float | bool]
-
-    @property
-    def learning_rate(self) -> float:
-        return float(self.options["learning_rate"])
-
-
-@dataclass(frozen=True)
-class TrainingSpec:
-    epochs: int = 1
-    batch_size: int = 32
-    shuffle: bool = True
-
-
-@dataclass(frozen=True, eq=False)
-class Scenario:
-    """Everything needed to train: the network, its data, its loss and optimizer."""
-
-    name: str
-    description: str
-    seed: int
-    inputs: int
-    layers: tuple[LayerSpec, ...]
-    loss: str
-    optimizer: OptimizerSpec
-    metrics: tuple[str, ...]
-    training: TrainingSpec
-    data: Dataset
-    path: str | None = None
-    breakpoints: tuple[str, ...] = ()
-    expect: tuple[dict[str, Any], ...] = ()
-    expectations: tuple[Expectation, ...] = ()  # ``expect`` validated, see core/expect.py
-    diagnostics: dict[str, float | bool] = field(default_factory=dict)
-
-    @property
-    def param_names(self) -> list[str]:
-        return [name for layer in self.layers for name in layer.param_names]
-
-    @property
-    def param_count(self) -> int:
-        return sum(layer.param_count for layer in self.layers)
-
-    def steps_per_epoch(self) -> int:
-        return max(1, math.ceil(len(self.data.x_train) / self.training.batch_size))
-
-
-def _fmt(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-class _Reader:
-    """Typed reads of a located document, each failing with a placed error."""
-
-    def __init__(self, doc: Located) -> None:
-        self.doc = doc
-
-    def fail(self, path: str, message: str) -> ScenarioError:
-        return self.doc.error(path, message)
-
-    def mapping(
-        self, value: object, path: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
-    ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected a mapping of keys, got {_fmt(value)}")
-        for key in value:
-            if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-                hint = (
-                    f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(allowed)}"
-                )
-                raise self.fail(f"{path}.{key}" if path else key, f"unknown key '{key}'; {hint}")
-        for key in required:
-            if key not in value:
-                raise self.fail(path, f"the key '{key}' is missing; add it")
-        return value
-
-    def integer(self, value: object, path: str, minimum: int | None = None) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"expected a whole number, got {_fmt(value)}")
-        if minimum is not None and value < minimum:
-            raise self.fail(path, f"expected a whole number of at least {minimum}, got {value}")
-        return value
-
-    def number(
-        self,
-        value: object,
-        path: str,
-        low: float | None = None,
-        high: float | None = None,
-        low_open: bool = False,
-    ) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(path, f"expected a number, got {_fmt(value)}")
-        number = float(value)
-        if not math.isfinite(number):
-            raise self.fail(path, f"expected a finite number, got {value}")
-        if low is not None and (number < low or (low_open and number == low)):
-            bound = "greater than" if low_open else "at least"
-            raise self.fail(path, f"expected a number {bound} {low}, got {value}")
-        if high is not None and number > high:
-            raise self.fail(path, f"expected a number of at most {high}, got {value}")
-        return number
-
-    def boolean(self, value: object, path: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(path, f"expected true or false, got {_fmt(value)}")
-        return value
-
-    def text(self, value: object, path: str) -> str:
-        if not isinstance(value, str):
-            raise self.fail(path, f"expected text, got {_fmt(value)}")
-        return value
-
-    def choice(self, value: object, path: str, options: tuple[str, ...]) -> str:
-        if not isinstance(value, str) or value not in options:
-            shown = _fmt(value)
-            close = (
-                difflib.get_close_matches(value, options, n=1, cutoff=0.6)
-                if isinstance(value, str)
-                else []
-            )
-            hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(options)}"
-            raise self.fail(path, f"unknown name {shown}; {hint}")
-        return value
-
-    def matrix(self, value: object, path: str, shape: tuple[int, ...]) -> NDArray[np.float64]:
-        try:
-            array = np.array(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise self.fail(
-                path, f"expected {'rows of numbers' if len(shape) == 2 else 'a list of numbers'}"
-            ) from None
-        if array.shape != shape:
-            want = " × ".join(str(s) for s in shape)
-            got = " × ".join(str(s) for s in array.shape) or "a single number"
-            what = " (inputs × units)" if len(shape) == 2 else " (one per unit)"
-            raise self.fail(path, f"expected shape {want}{what}, got {got}")
-        if not np.isfinite(array).all():
-            raise self.fail(path, "every number must be finite (no .nan or .inf)")
-        return array
-
-
-def _initializer(r: _Reader, value: object, path: str, default: str) -> InitSpec:
+def _initializer(r: Reader, value: object, path: str, default: str) -> InitSpec:
     if value is None:
         return InitSpec(default)
     if isinstance(value, str):
@@ -276,7 +108,7 @@ def _initializer(r: _Reader, value: object, path: str, default: str) -> InitSpec
     return InitSpec(name, options)
 
 
-def _layers(r: _Reader, model: dict[str, Any]) -> tuple[int, tuple[LayerSpec, ...]]:
+def _layers(r: Reader, model: dict[str, Any]) -> tuple[int, tuple[LayerSpec, ...]]:
     inputs = r.integer(model["inputs"], "model.inputs", minimum=1)
     raw_layers = model["layers"]
     if not isinstance(raw_layers, list) or not raw_layers:
@@ -292,7 +124,8 @@ def _layers(r: _Reader, model: dict[str, Any]) -> tuple[int, tuple[LayerSpec, ..
         name = r.text(spec.get("name", f"dense_{i + 1}"), f"{path}.name")
         if not name.isidentifier():
             raise r.fail(
-                f"{path}.name", f"'{name}' is not usable as a layer name; use letters, digits and _"
+                f"{path}.name",
+                f"{quote(name)} is not usable as a layer name; use letters, digits and _",
             )
         if name in seen:
             raise r.fail(
@@ -342,11 +175,11 @@ def _layers(r: _Reader, model: dict[str, Any]) -> tuple[int, tuple[LayerSpec, ..
     return inputs, tuple(layers)
 
 
-def _optimizer(r: _Reader, value: object) -> OptimizerSpec:
+def _optimizer(r: Reader, value: object) -> OptimizerSpec:
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, dict):
-        raise r.fail("optimizer", f"expected an optimizer name or mapping, got {_fmt(value)}")
+        raise r.fail("optimizer", f"expected an optimizer name or mapping, got {quote(value)}")
     if "name" not in value:
         raise r.fail("optimizer", "the key 'name' is missing; use sgd, adam or rmsprop")
     name = r.choice(str(value["name"]).lower(), "optimizer.name", tuple(OPTIMIZERS))
@@ -372,7 +205,7 @@ def _optimizer(r: _Reader, value: object) -> OptimizerSpec:
     return OptimizerSpec(name, options)
 
 
-def _check_pairing(r: _Reader, loss: str, layers: tuple[LayerSpec, ...]) -> None:
+def _check_pairing(r: Reader, loss: str, layers: tuple[LayerSpec, ...]) -> None:
     out = layers[-1]
     path = f"model.layers[{len(layers) - 1}].activation"
     if loss == "binary_crossentropy" and out.activation != "sigmoid":
@@ -403,17 +236,7 @@ def _check_pairing(r: _Reader, loss: str, layers: tuple[LayerSpec, ...]) -> None
             )
 
 
-def _scalars_or_list(r: _Reader, value: object, path: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise r.fail(path, f"expected a list, got {_fmt(value)}")
-    return tuple(r.text(item, f"{path}[{i}]") for i, item in enumerate(value))
-
-
-def _diagnostics(r: _Reader, value: object) -> dict[str, float | bool]:
+def _diagnostics(r: Reader, value: object) -> dict[str, float | bool]:
     if value is None:
         return {}
     spec = r.mapping(value, "diagnostics", DIAGNOSTIC_KEYS)
@@ -429,8 +252,8 @@ def _diagnostics(r: _Reader, value: object) -> dict[str, float | bool]:
     return out
 
 
-def _breakpoints(r: _Reader, value: object, vocabulary: Vocabulary) -> tuple[str, ...]:
-    texts = _scalars_or_list(r, value, "breakpoints")
+def _breakpoints(r: Reader, value: object, vocabulary: Vocabulary) -> tuple[str, ...]:
+    texts = r.texts(value, "breakpoints")
     for i, text in enumerate(texts):
         try:
             parse_expression(text, vocabulary)
@@ -441,28 +264,15 @@ def _breakpoints(r: _Reader, value: object, vocabulary: Vocabulary) -> tuple[str
     return texts
 
 
-def _expect(r: _Reader, value: object) -> tuple[dict[str, Any], ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise r.fail("expect", "expected a list of checks")
-    for i, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise r.fail(
-                f"expect[{i}]", "expected a mapping such as {epoch: 10, accuracy: '>= 0.9'}"
-            )
-    return tuple(value)
-
-
 def parse_scenario(doc: Located, base_dir: Path, seed: int | None = None) -> Scenario:
     """Validate the document and build the scenario (loading its data).
 
     ``seed``, when given, replaces the file's seed (the ``--seed`` option).
     """
-    r = _Reader(doc)
+    r = Reader(doc)
     top = r.mapping(doc.value, "", TOP_KEYS, ("model", "data", "loss"))
-    name = r.text(top.get("name", Path(doc.file).stem), "name")
-    description = " ".join(r.text(top.get("description", ""), "description").split())
+    name = r.text(top.get("name", visible(Path(doc.file).stem)), "name")
+    description = r.text(top.get("description", ""), "description", collapse=True)
     file_seed = r.integer(top.get("seed", 0), "seed", minimum=0)
     seed = file_seed if seed is None else seed
     model = r.mapping(top["model"], "model", ("inputs", "layers"), ("inputs", "layers"))
@@ -471,7 +281,7 @@ def parse_scenario(doc: Located, base_dir: Path, seed: int | None = None) -> Sce
     r.choice(loss, "loss", losses.NAMES)
     _check_pairing(r, loss, layers)
     optimizer = _optimizer(r, top.get("optimizer", "sgd"))
-    metrics = _scalars_or_list(r, top.get("metrics"), "metrics")
+    metrics = r.texts(top.get("metrics"), "metrics")
     for i, metric in enumerate(metrics):
         r.choice(metric, f"metrics[{i}]", METRICS)
     training_raw = r.mapping(
@@ -502,7 +312,6 @@ def parse_scenario(doc: Located, base_dir: Path, seed: int | None = None) -> Sce
                 {layer.name: layer.activation for layer in layers}, metrics, data.has_validation
             ),
         ),
-        expect=_expect(r, top.get("expect")),
         expectations=parse_expectations(
             doc, top.get("expect"), layers, metrics, data.has_validation
         ),

@@ -15,10 +15,13 @@ from typing import Any
 import yaml
 
 from ..errors import ScenarioError
+from ..safetext import quote, visible
 
 MAX_BYTES = 16 * 1024 * 1024
 MAX_VALUES = 2_000_000
 MAX_DEPTH = 64
+# What YAML forbids in a file's text (it allows tab, line feed, carriage return and NEL).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass
@@ -41,8 +44,15 @@ class Located:
             probe = probe[:cut] if cut > 0 else ""
 
     def error(self, path: str, message: str) -> ScenarioError:
+        """A placed error; text from the file in it is shown with its controls made visible."""
         line, column = self.where(path)
-        return ScenarioError(message, file=self.file, line=line, column=column, path=path or None)
+        return ScenarioError(
+            visible(message),
+            file=self.file,
+            line=line,
+            column=column,
+            path=visible(path) or None,
+        )
 
 
 def _child(path: str, key: object) -> str:
@@ -82,12 +92,12 @@ class _Builder:
     def build(self, node: yaml.Node, path: str) -> Any:
         if node.tag not in _PLAIN_TAGS:
             raise ScenarioError(
-                f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed; "
+                f"the tag {quote(node.tag.replace('tag:yaml.org,2002:', '!!'))} is not allowed; "
                 "scenario files hold plain values",
                 file=self.file,
                 line=node.start_mark.line + 1,
                 column=node.start_mark.column + 1,
-                path=path or None,
+                path=visible(path) or None,
             )
         self.count += 1
         if self.count > MAX_VALUES:
@@ -107,16 +117,16 @@ class _Builder:
                         file=self.file,
                         line=key_node.start_mark.line + 1,
                         column=key_node.start_mark.column + 1,
-                        path=path or None,
+                        path=visible(path) or None,
                     )
                 key = str(key)
                 if key in out:
                     raise ScenarioError(
-                        f"the key '{key}' is written twice; keep one",
+                        f"the key {quote(key)} is written twice; keep one",
                         file=self.file,
                         line=key_node.start_mark.line + 1,
                         column=key_node.start_mark.column + 1,
-                        path=_child(path, key),
+                        path=visible(_child(path, key)),
                     )
                 child = _child(path, key)
                 self.marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -180,7 +190,21 @@ def load_yaml(text: str, file: str) -> Located:
             "put large data in a .npz or .csv file and name it under data.file",
             file=file,
         )
-    loader = _Loader(text)
+    bad = _CONTROL.search(text)
+    if bad is not None:
+        # PyYAML refuses these too, but with a traceback-shaped message and no line.
+        at = bad.start()
+        raise ScenarioError(
+            f"the control character {quote(bad.group())} (code {ord(bad.group())}) is not "
+            "allowed in a YAML file; remove it, or write it as an escape in double quotes",
+            file=file,
+            line=text.count("\n", 0, at) + 1,
+            column=at - (text.rfind("\n", 0, at) + 1) + 1,
+        )
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as err:  # the reader's own checks, should the regex above miss one
+        raise ScenarioError(f"this is not valid YAML: {quote(str(err), 120)}", file=file) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -198,13 +222,18 @@ def load_yaml(text: str, file: str) -> Located:
         line = mark.line + 1 if mark else None
         column = mark.column + 1 if mark else None
         raise ScenarioError(
-            f"this is not valid YAML: {problem}; check the indentation and quoting there",
+            f"this is not valid YAML: {visible(problem)}; check the indentation and quoting there",
             file=file,
             line=line,
             column=column,
         ) from None
     except yaml.YAMLError as err:
-        raise ScenarioError(f"this is not valid YAML: {err}", file=file) from None
+        raise ScenarioError(f"this is not valid YAML: {quote(str(err), 120)}", file=file) from None
+    except (ValueError, OverflowError) as err:  # a date such as 2024-13-45, say
+        raise ScenarioError(
+            f"a value cannot be read ({quote(str(err), 80)}); quote it to keep it as text",
+            file=file,
+        ) from None
     except RecursionError:  # PyYAML composes nested values recursively
         mark = loader.get_mark()
         raise ScenarioError(

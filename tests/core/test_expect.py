@@ -72,12 +72,13 @@ def test_the_xor_expectations_agree_with_the_hand_computation() -> None:
 def test_every_bundled_expectation_holds() -> None:
     with_expectations = []
     for path in sorted(bundled_dir().glob("*.yaml")):
-        if "expect" not in (yaml.safe_load(path.read_text()) or {}):
+        written = (yaml.safe_load(path.read_text()) or {}).get("expect")
+        if written is None:
             continue
         with_expectations.append(path.stem)
         scenario = load_scenario(path)
         results = run_expectations(Debugger(scenario))
-        assert len(results) >= len(scenario.expect)
+        assert len(results) >= len(written)
         failed = [r.line() for r in results if not r.passed]
         assert not failed, f"{path.name}: " + "; ".join(failed)
     assert "xor" in with_expectations
@@ -207,7 +208,6 @@ def test_numbers_written_without_a_dot_are_numbers(tmp_path: Path) -> None:
     # the issue's own example writes tol: 1e-4, which plain YAML 1.1 reads as text
     scenario = load_scenario(_write(tmp_path, "  - {step: 1, loss: 2e-1, tol: 1e-4}\n"))
     assert scenario.expectations[0].condition == Condition("==", 0.2, 1e-4)
-    assert scenario.expect == ({"step": 1, "loss": 0.2, "tol": 1e-4},)
 
 
 # ------------------------------------------------------------------------- the command

@@ -1,0 +1,196 @@
+"""The scenario's data classes: what a scenario file becomes once it is read.
+
+Frozen records only: no reading, no validation, nothing above ``maths/``
+imported, so every floor of the engine (backends, watch, run, traces) can
+use them without reaching the YAML loader.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..maths.optimizers import OptimizerSpec
+from ..records import PHASES
+
+__all__ = [
+    "DEFAULT_TOL",
+    "PHASE_RANK",
+    "Condition",
+    "Dataset",
+    "Expectation",
+    "InitSpec",
+    "LayerSpec",
+    "OptimizerSpec",
+    "Scenario",
+    "TrainingSpec",
+]
+
+F64 = NDArray[np.float64]
+
+DEFAULT_TOL = 1e-6
+PHASE_RANK = {phase: rank for rank, phase in enumerate(PHASES)}
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    name: str
+    options: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class LayerSpec:
+    """One dense layer: ``z = a_prev @ kernel + bias``, ``a = activation(z)``."""
+
+    name: str
+    type: str
+    inputs: int
+    units: int
+    activation: str
+    use_bias: bool
+    kernel_initializer: InitSpec
+    bias_initializer: InitSpec
+    kernel: NDArray[np.float64] | None = None
+    bias: NDArray[np.float64] | None = None
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        if self.use_bias:
+            return (f"{self.name}.kernel", f"{self.name}.bias")
+        return (f"{self.name}.kernel",)
+
+    @property
+    def param_count(self) -> int:
+        return self.inputs * self.units + (self.units if self.use_bias else 0)
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    epochs: int = 1
+    batch_size: int = 32
+    shuffle: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Training and validation arrays, in float64 on the host.
+
+    x_*: (samples, inputs); y_*: (samples, units), one-hot for class labels.
+    ``class_names`` holds the classes' names, in id order, when the labels
+    were words (a .csv column of ``setosa``, ``versicolor``…).
+    """
+
+    x_train: F64
+    y_train: F64
+    x_val: F64
+    y_val: F64
+    source: str
+    classes: int | None = None  # number of classes when labels were class ids
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def has_validation(self) -> bool:
+        return len(self.x_val) > 0
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``actual OP target``; ``==`` holds within ``tol``."""
+
+    op: str
+    target: float
+    tol: float = DEFAULT_TOL
+
+    def holds(self, actual: float) -> bool:
+        if math.isnan(actual):
+            return False
+        t = self.target
+        return {
+            "==": abs(actual - t) <= self.tol,
+            "!=": abs(actual - t) > self.tol,
+            ">=": actual >= t,
+            "<=": actual <= t,
+            ">": actual > t,
+            "<": actual < t,
+        }[self.op]
+
+    def text(self) -> str:
+        if self.op == "==":
+            return f"= {self.target:g} ± {self.tol:g}"
+        return f"{self.op} {self.target:g}"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One condition at one moment of the run.
+
+    ``step`` is 1-based with ``phase``; or ``epoch`` (1-based, its end).
+    ``quantity`` is ``param``, ``grad``, ``loss``, a metric or ``val_``-one.
+    """
+
+    label: str
+    quantity: str
+    condition: Condition
+    step: int | None = None
+    phase: str = "update"
+    epoch: int | None = None
+    param: str | None = None
+    index: tuple[int, ...] = ()
+    line: int | None = None
+
+    def when(self) -> str:
+        if self.epoch is not None:
+            return f"epoch {self.epoch}"
+        return f"step {self.step} {self.phase}"
+
+    def what(self) -> str:
+        if self.param is not None:
+            where = ", ".join(str(i) for i in self.index)
+            prefix = "grad " if self.quantity == "grad" else ""
+            return f"{prefix}{self.param}[{where}] {self.condition.text()}"
+        return f"{self.quantity} {self.condition.text()}"
+
+    def target(self, steps_per_epoch: int) -> tuple[int, int]:
+        """(training steps done before it, phase rank): a sort key and a place to stop."""
+        if self.epoch is not None:
+            return (self.epoch * steps_per_epoch - 1, PHASE_RANK["update"])
+        assert self.step is not None
+        return (self.step - 1, PHASE_RANK[self.phase])
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """Everything needed to train: the network, its data, its loss and optimizer.
+
+    Every text in it (name, description, breakpoints, class names) has its
+    control characters made visible already (see ``core/safetext.py``).
+    """
+
+    name: str
+    description: str
+    seed: int
+    inputs: int
+    layers: tuple[LayerSpec, ...]
+    loss: str
+    optimizer: OptimizerSpec
+    metrics: tuple[str, ...]
+    training: TrainingSpec
+    data: Dataset
+    path: str | None = None
+    breakpoints: tuple[str, ...] = ()
+    expectations: tuple[Expectation, ...] = ()  # the ``expect:`` block, validated
+    diagnostics: dict[str, float | bool] = field(default_factory=dict)
+
+    @property
+    def param_names(self) -> list[str]:
+        return [name for layer in self.layers for name in layer.param_names]
+
+    @property
+    def param_count(self) -> int:
+        return sum(layer.param_count for layer in self.layers)
+
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(len(self.data.x_train) / self.training.batch_size))
