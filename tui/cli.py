@@ -71,6 +71,26 @@ def engine_options(func: F) -> F:
     return func
 
 
+def _set_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+    from backprop_tui.core.system.threads import configure_threads
+
+    configure_threads(value)  # the machine's choice when None: see core/system/threads.py
+
+
+def thread_option(func: F) -> F:
+    """--threads N (or BACKPROP_TUI_THREADS): the BLAS and torch thread count, set at start."""
+    return click.option(
+        "--threads",
+        type=click.IntRange(1, None),
+        default=None,
+        envvar="BACKPROP_TUI_THREADS",
+        show_envvar=True,
+        expose_value=False,
+        callback=_set_threads,
+        help="BLAS and torch threads [default: 1 on 4 cores or fewer; more on a bigger, idle machine].",
+    )(func)
+
+
 def make_debugger(
     scenario_name: str, backend: str, device: str, dtype: str, seed: int | None, **extra: Any
 ) -> Any:
@@ -109,6 +129,7 @@ def main() -> None:
 @main.command("open")
 @click.argument("scenario")
 @engine_options
+@thread_option
 @click.option(
     "--fps",
     type=click.FloatRange(1, 60),
@@ -159,6 +180,7 @@ def list_() -> None:
 @main.command()
 @click.argument("scenario")
 @engine_options
+@thread_option
 @click.option("--no-expect", is_flag=True, help="Only validate; do not run the expect: checks.")
 @user_errors
 def check(
@@ -195,6 +217,7 @@ def check(
 @main.command()
 @click.argument("scenario")
 @engine_options
+@thread_option
 @click.option(
     "--steps",
     type=click.IntRange(0, None),
@@ -332,6 +355,7 @@ def run_summary(dbg: Any, stopped_by: str) -> dict[str, Any]:
 @main.command()
 @click.argument("scenario")
 @engine_options
+@thread_option
 @click.option("--layer", default=None, help="Check only this layer's parameters.")
 @click.option(
     "--steps",
@@ -379,6 +403,7 @@ def gradcheck(
 
 @main.command()
 @click.argument("trace", type=click.Path(dir_okay=False))
+@thread_option
 @click.option("--summary", is_flag=True, help="Print what the trace holds; do not open the app.")
 @click.option(
     "--fps",
