@@ -230,12 +230,20 @@ def test_saturated_hidden_units_are_reported_but_not_a_saturated_output() -> Non
 
 
 def test_saturation_is_the_share_of_flat_outputs() -> None:
-    dbg = xor_net(act="sigmoid")
+    # σ'(z) < 1% of σ'(0) where |z| > 5.99. On the four XOR corners, z per unit is:
+    #   unit 0: 10·x0        → 0, 0, 10, 10   two of four flat
+    #   unit 1: 10·x1        → 0, 10, 0, 10   two of four flat
+    #   unit 2: 20           → 20 everywhere  four of four flat
+    #   unit 3: 10·(x0+x1)-5 → -5, 5, 5, 15   one of four flat (|±5| is still sloped)
+    # so 9 of the batch's 16 outputs are saturated.
+    kernel = "kernel: [[10, 0, 0, 10], [0, 10, 0, 10]], bias: [0, 0, 20, -5]"
+    dbg = xor_net(act="sigmoid", units=4, hidden_extra=f", {kernel}")
     dbg.step("batch")
     assert dbg.stats is not None
     a = dbg.layer_arrays(0)["a"]
-    flat = np.mean(a * (1 - a) < 0.01 * 0.25)
-    assert dbg.stats.saturated_fraction("hidden") == pytest.approx(float(flat))
+    assert a.shape == (4, 4)
+    assert int(np.sum(a * (1 - a) < 0.01 * 0.25)) == 9  # the arithmetic above holds
+    assert dbg.stats.saturated_fraction("hidden") == pytest.approx(9 / 16)
 
 
 # ----------------------------------------------------------- update ratios
