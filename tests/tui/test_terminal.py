@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +22,18 @@ pytestmark = pytest.mark.skipif(
 
 
 class Terminal:
-    """One tmux session running a command at a fixed size."""
+    """One tmux session running a command at a fixed size, on a tmux server of its own.
+
+    Its own server (``-L``) starts from this test's environment, not from whatever a
+    tmux server already running on the machine was started with.
+    """
 
     def __init__(self, command: str, width: int, height: int) -> None:
         self.name = f"backprop-tui-test-{uuid.uuid4().hex[:8]}"
         shell = f"cd {ROOT} && {command}; echo EXITED $?; sleep 30"
         subprocess.run(
             [
-                "tmux",
+                *self.tmux,
                 "new-session",
                 "-d",
                 "-s",
@@ -44,28 +49,40 @@ class Terminal:
 
     def screen(self) -> str:
         result = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-J", "-t", self.name], capture_output=True, text=True
+            [*self.tmux, "capture-pane", "-p", "-J", "-t", self.name],
+            capture_output=True,
+            text=True,
         )
         return result.stdout
 
     def keys(self, *keys: str) -> None:
         for key in keys:
-            subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True)
+            subprocess.run([*self.tmux, "send-keys", "-t", self.name, key], check=True)
 
-    def wait_for(self, text: str, timeout: float = 15.0) -> str:
-        """The screen once it shows ``text``; fails with the last screen after ``timeout``."""
+    def wait_until(self, holds: Callable[[str], bool], what: str, timeout: float = 15.0) -> str:
+        """The screen once ``holds(screen)``; fails with the last screen after ``timeout``."""
         deadline = time.monotonic() + timeout
         while True:
             screen = self.screen()
-            if text in screen:
+            if holds(screen):
                 return screen
             assert "Traceback" not in screen, screen
             if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} never showed; the screen was:\n{screen}")
+                raise AssertionError(f"{what} never showed; the screen was:\n{screen}")
             time.sleep(0.05)  # a real terminal: nothing to await but its screen
 
+    def wait_for(self, *texts: str, timeout: float = 15.0) -> str:
+        """The screen once it shows every one of ``texts``."""
+        return self.wait_until(
+            lambda screen: all(text in screen for text in texts), repr(texts), timeout
+        )
+
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+
+    @property
+    def tmux(self) -> list[str]:
+        return ["tmux", "-L", self.name]
 
 
 @pytest.fixture(params=[(80, 24), (200, 50)], ids=["80x24", "200x50"])
@@ -76,22 +93,33 @@ def terminal(request: pytest.FixtureRequest) -> Iterator[Terminal]:
     term.close()
 
 
+# The key bar pads its keys at wide sizes ("? help" at 80 columns, " ?  help" at 200):
+# a key and its label, with any spacing between them.
+HELP_KEY = re.compile(r"\?\s+help")
+
+
+def key_bar_drawn(screen: str) -> bool:
+    lines = screen.rstrip().splitlines()
+    return bool(lines) and HELP_KEY.search(lines[-1]) is not None  # at the bottom
+
+
 def test_the_command_steps_helps_and_quits_in_a_real_terminal(terminal: Terminal) -> None:
-    screen = terminal.wait_for("space: step a phase")
-    assert "backprop-tui xor" in screen and "step 0/500" in screen
-    assert "? help" in screen.rstrip().splitlines()[-1]  # the key bar, at the bottom
+    terminal.wait_until(key_bar_drawn, "the key bar")
+    screen = terminal.wait_for("space: step a phase", "backprop-tui xor", "step 0/500")
+    assert key_bar_drawn(screen)
     for stage in ("[input]", "[forward", "[loss]", "[gradients]", "[update]"):
         terminal.keys("Space")
         terminal.wait_for(stage)
-    screen = terminal.wait_for("step 1/500")
-    assert "loss 0.7286" in screen
+    terminal.wait_for("step 1/500", "loss 0.7286")
     terminal.keys("n")
     terminal.wait_for("step 2/500")
     terminal.keys("?")
-    screen = terminal.wait_for("Step one phase of the pipeline")
-    assert "Continue to the next breakpoint" in screen
+    terminal.wait_for("Step one phase of the pipeline", "Continue to the next breakpoint")
     terminal.keys("Escape")
-    terminal.wait_for("step 2/500")
+    terminal.wait_until(
+        lambda screen: "step 2/500" in screen and "Step one phase" not in screen,
+        "the main screen again",
+    )
     terminal.keys("c")
     terminal.wait_for("training finished")
     terminal.keys("q")
