@@ -342,15 +342,6 @@ def legend(scale: float, palette: Palette, width: int) -> Text:
     return line
 
 
-def bar(fraction: float, width: int) -> str:
-    """A horizontal bar of ``width`` cells filled to ``fraction`` (0–1), in eighths."""
-    fraction = min(max(fraction, 0.0), 1.0)
-    eighths = round(fraction * width * 8)
-    full, part = divmod(eighths, 8)
-    partial = " ▏▎▍▌▋▊▉"[part] if part else ""
-    return ("█" * full + partial).ljust(width)
-
-
 def wrap(text: str, width: int, style: str = "") -> list[Text]:
     """Prose broken into lines of at most ``width`` columns, at spaces."""
     import textwrap

@@ -39,7 +39,6 @@ class Backend(ABC):
         self.dL_da: list[Array] = []
         self.dL_dz: list[Array] = []
         self.grads: dict[str, Array] = {}
-        self.loss_value: float | None = None
 
     # moving data -------------------------------------------------------------
     @abstractmethod
@@ -67,7 +66,6 @@ class Backend(ABC):
         self.dL_da = [None] * n
         self.dL_dz = [None] * n
         self.grads = {}
-        self.loss_value = None
 
     @abstractmethod
     def z_slots(self) -> list[str]:

@@ -60,7 +60,6 @@ class NumpyBackend(Backend):
         self.dL_da[-1] = result.dL_da
         if result.dL_dz is not None:
             self.dL_dz[-1] = result.dL_dz
-        self.loss_value = result.value
         return result.value
 
     def backward_layer(self, i: int) -> None:

@@ -284,8 +284,7 @@ class TorchBackend(Backend):
             self.dL_da[last] = _fused_output_dL_da(self.loss_name, self.y, self.a[last])
         else:
             self.dL_da[last] = found[f"dL_da{last}"]
-        self.loss_value = float(loss.detach())
-        return self.loss_value
+        return float(loss.detach())
 
     def backward_layer(self, i: int) -> None:
         found = self._backprop
