@@ -8,7 +8,6 @@ names). The line an error must point at is marked in the case's text with
 from __future__ import annotations
 
 import pickle
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -617,10 +616,8 @@ def test_there_are_enough_cases() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_broken_scenario(case: Case, tmp_path: Path) -> None:
     path = _write(case, tmp_path)
-    started = time.perf_counter()
     with pytest.raises(ScenarioError) as caught:
         load_scenario(path)
-    elapsed = time.perf_counter() - started
     err = caught.value
     message = str(err)
     assert "\n" not in message, "one line"
@@ -638,7 +635,6 @@ def test_broken_scenario(case: Case, tmp_path: Path) -> None:
         assert err.line == expected_line, message
         assert isinstance(err.column, int) and err.column >= 1
         assert message.startswith(f"{path}:{err.line}:{err.column}: ")
-    assert elapsed < 2.0, f"took {elapsed:.1f} s"
     assert not (tmp_path / "UNPICKLED").exists(), "an object was unpickled"
 
 

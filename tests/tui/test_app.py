@@ -194,12 +194,15 @@ async def test_refresh_is_bounded_while_running(scenario_file: Callable[[str], P
         started = time.monotonic()
         await pilot.press("c")
         start_steps = dbg.step_index
-        await asyncio.sleep(1.0)
+        deadline = started + 60
+        while dbg.step_index - start_steps < 300:  # however long that takes on this machine
+            assert time.monotonic() < deadline, "continue took under 300 steps in a minute"
+            await pilot.pause(0.01)
         app.action_pause()
         elapsed = time.monotonic() - started
         await wait_stopped(app, pilot)
-        steps = dbg.step_index - start_steps
-    assert steps > 100  # far more steps than frames
+    # Frames follow the clock, not the steps: at most fps a second, however fast it steps.
+    # How many steps a second the screen lets through is a speed figure: bench/bench_ui.py.
     assert redraws <= 10 * elapsed + 3
 
 
@@ -490,7 +493,7 @@ def test_an_unread_step_done_is_replaced_but_a_stop_is_not() -> None:
     assert not RunStopped("paused", "info", 1).can_replace(StepDone(1, 10.0))
 
 
-async def test_a_key_acts_quickly_while_the_engine_runs(
+async def test_a_key_is_served_while_the_engine_runs(
     scenario_file: Callable[[str], Path],
 ) -> None:
     from textual import events
@@ -499,20 +502,18 @@ async def test_a_key_acts_quickly_while_the_engine_runs(
     app = make_app(dbg)
     async with app.run_test(size=LARGE) as pilot:
         await pilot.press("c")
-        delays = []
         for n in range(20):  # [ and ] select a layer and redraw: they need the engine's lock
             key = "right_square_bracket" if n % 2 == 0 else "left_square_bracket"
-            start = time.monotonic()
             app.post_message(events.Key(key, None))
             wanted = "▶ output" if n % 2 == 0 else "▶ hidden"
+            deadline = time.monotonic() + 30
             while wanted not in pane_text(app, "network"):  # redrawn, under the lock
+                assert time.monotonic() < deadline, f"key {n} was never served"
                 await asyncio.sleep(0.001)
-            delays.append(time.monotonic() - start)
-            assert app.session.running
+            assert app.session.running  # served while running, not once the run ended
         app.action_pause()
         await wait_stopped(app, pilot)
-    # A plain lock around the engine lets the worker take it back step after step while
-    # the screen waits, for up to seconds. This asserts the keys are served at all while
-    # running; the design's 100 ms is a speed figure, measured by bench/bench_ui.py
-    # (about 15 ms at most here), since timed tests fail on a busy machine.
-    assert len(delays) == 20 and max(delays) < 1.0
+    # A plain lock around the engine let the worker take it back step after step while
+    # the screen waited. This asserts every key is served during the run; how fast (the
+    # design's 100 ms) is a speed figure, measured by bench/bench_ui.py, since timed
+    # tests fail on a busy machine.
