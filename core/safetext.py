@@ -64,6 +64,11 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     return shown
 
 
+def clip(text: str, limit: int = 60) -> str:
+    """``text`` made visible and cut to ``limit`` characters (with … where it was cut)."""
+    return visible(text[:limit]) + ("…" if len(text) > limit else "")
+
+
 def visible_tree(value: object) -> object:
     """Every string in a tree of dicts and lists (keys too) made visible; the rest unchanged."""
     if isinstance(value, str):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import math
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ScenarioError
+from ..safetext import clip, quote
 from . import glyphs
+from .arrayfile import ArrayFileError, data_cap, load_npy, load_npz, npz_members
+from .csvfile import CsvError, read_csv
 from .reader import Reader
 from .types import Dataset
 from .yamlio import Located
@@ -28,6 +29,7 @@ DATA_KEYS = (
     "file",
     "labels",
     "target",
+    "features",
     "n",
     "noise",
     "classes",
@@ -185,152 +187,132 @@ def _generate(doc: Located, spec: dict[str, Any], seed: int) -> tuple[F64, F64, 
     return x, y, f"generator {name}"
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _load_npy(path: Path, doc: Located, key: str) -> F64:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        if "pickle" in str(err).lower():
-            raise _fail(
-                doc, key, f"{path.name} holds Python objects; save plain numeric arrays"
-            ) from None
-        raise _fail(doc, key, f"{path.name} is not a readable .npy file") from None
-    except OSError:
-        raise _fail(doc, key, f"{path.name} is not a readable .npy file") from None
-    return _numeric(array, doc, key, path.name)
-
-
 def _numeric(array: Any, doc: Located, key: str, what: str) -> F64:
+    if array.dtype.kind not in "biuf":
+        kind = "text" if array.dtype.kind in "SU" else f"values of type {array.dtype}"
+        raise _fail(doc, key, f"{what} holds {kind}; it must hold numbers only")
+    return np.asarray(array, dtype=np.float64)
+
+
+def _file_path(r: Reader, spec: dict[str, Any], key: str, base_dir: Path) -> tuple[str, Path]:
+    r.text(spec[key], f"data.{key}")
+    name = clip(spec[key])
     try:
-        out = np.asarray(array, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise _fail(doc, key, f"{what} must hold numbers only") from None
-    if out.dtype == object:
-        raise _fail(doc, key, f"{what} must hold numbers only")
-    return out
-
-
-def _load_file(doc: Located, spec: dict[str, Any], base_dir: Path) -> tuple[F64, F64, str]:
-    r = Reader(doc)
-    name = r.text(spec["file"], "data.file")
-    path = (base_dir / name).resolve()
-    if not path.is_file():
-        raise _fail(
-            doc, "data.file", f"{name} does not exist next to the scenario ({path}); check the path"
+        path = (base_dir / spec[key]).resolve()
+        found = path.is_file()
+    except (OSError, ValueError):  # a NUL byte, a name too long for the system
+        raise r.fail(f"data.{key}", f"{quote(spec[key])} is not a usable file name") from None
+    if not found:
+        raise r.fail(
+            f"data.{key}",
+            f"{clip(name)} does not exist next to the scenario ({clip(str(path), 200)}); "
+            "check the path",
         )
+    return name, path
+
+
+def _names(r: Reader, value: object, key: str) -> list[str]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(t, str) for t in names):
+        raise r.fail(key, "expected a column name or a list of column names")
+    return names
+
+
+def _load_file(
+    r: Reader, spec: dict[str, Any], base_dir: Path
+) -> tuple[F64, F64, str, tuple[str, ...] | None]:
+    """(inputs, labels, source, class names) from ``data.file``."""
+    name, path = _file_path(r, spec, "file", base_dir)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        target = spec.get("target")
-        if target is None:
-            raise _fail(doc, "data", "a .csv file needs target: naming the label column or columns")
-        targets = [target] if isinstance(target, str) else target
-        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-            raise _fail(doc, "data.target", "expected a column name or a list of column names")
-        try:
-            with path.open(newline="", encoding="utf-8-sig") as handle:  # Excel writes a BOM
-                rows = list(csv.reader(handle))
-        except (OSError, UnicodeDecodeError):
-            raise _fail(doc, "data.file", f"{name} is not a readable UTF-8 .csv file") from None
-        if len(rows) < 2:
-            raise _fail(doc, "data.file", f"{name} needs a header row and at least one row of data")
-        header = [h.strip() for h in rows[0]]
-        for t in targets:
-            if t not in header:
-                raise _fail(
-                    doc,
-                    "data.target",
-                    f"{name} has no column '{t}'; its columns are {', '.join(header)}",
-                )
-        values: list[list[float]] = []
-        for number, row in enumerate(rows[1:], start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise _fail(
-                    doc,
-                    "data.file",
-                    f"line {number} of {name} has {len(row)} cells; every row must have "
-                    f"{len(header)} cells, like the header",
-                )
+    if suffix != ".csv":
+        for key in ("target", "features"):
+            if key in spec:
+                raise r.fail(f"data.{key}", f"'{key}' applies to .csv files only; remove it")
+    if suffix != ".npy" and "labels" in spec:
+        raise r.fail("data.labels", "labels: goes with a .npy file of inputs; remove it")
+    try:
+        cap = data_cap()
+        if suffix == ".csv":
+            if "target" not in spec:
+                raise r.fail("data", "a .csv file needs target: naming the label column or columns")
+            targets = _names(r, spec["target"], "data.target")
+            features = _names(r, spec["features"], "data.features") if "features" in spec else None
             try:
-                values.append([float(cell) for cell in row])
-            except ValueError:
-                bad = next(i for i, cell in enumerate(row) if not _is_number(cell))
-                raise _fail(
-                    doc,
-                    "data.file",
-                    f"line {number} of {name}, column '{header[bad]}': "
-                    f"{row[bad]!r} is not a number",
-                ) from None
-        table = np.array(values, dtype=np.float64).reshape(len(values), len(header))
-        y_cols = [header.index(t) for t in targets]
-        x_cols = [i for i in range(len(header)) if i not in y_cols]
-        return table[:, x_cols], table[:, y_cols], name
-    if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                keys = set(archive.files)
-                if not {"x", "y"} <= keys:
-                    raise _fail(
-                        doc,
-                        "data.file",
-                        f"{name} must hold arrays named x and y; it holds {', '.join(sorted(keys)) or 'none'}",
-                    )
-                x = _numeric(archive["x"], doc, "data.file", f"{name}: x")
-                y = _numeric(archive["y"], doc, "data.file", f"{name}: y")
-        except ScenarioError:
-            raise
-        except ValueError:
-            raise _fail(
-                doc, "data.file", f"{name} holds Python objects; save plain numeric arrays"
-            ) from None
-        except (OSError, zipfile.BadZipFile):
-            raise _fail(doc, "data.file", f"{name} is not a readable .npz file") from None
-        return x, y, name
-    if suffix == ".npy":
-        if "labels" not in spec:
-            raise _fail(
-                doc,
-                "data",
-                "a .npy file holds the inputs only; add labels: with the .npy of labels",
-            )
-        x = _load_npy(path, doc, "data.file")
-        label_name = r.text(spec["labels"], "data.labels")
-        label_path = (base_dir / label_name).resolve()
-        if not label_path.is_file():
-            raise _fail(
-                doc,
-                "data.labels",
-                f"{label_name} does not exist next to the scenario; check the path",
-            )
-        return x, _load_npy(label_path, doc, "data.labels"), name
+                table = read_csv(path, name, targets, features, cap)
+            except CsvError as err:
+                raise r.fail(err.key, err.message) from None
+            return table.x, table.y, name, table.class_names
+        if suffix == ".npz":
+            members = npz_members(path, name)
+            if not {"x", "y"} <= set(members):
+                held = ", ".join(quote(m, 20) for m in sorted(members)[:10]) or "none"
+                raise r.fail("data.file", f"{name} must hold arrays named x and y; it holds {held}")
+            arrays = load_npz(path, name, ["x", "y"], cap)
+            x = _numeric(arrays["x"], r.doc, "data.file", f"{name}: x")
+            y = _numeric(arrays["y"], r.doc, "data.file", f"{name}: y")
+            return x, y, name, None
+        if suffix == ".npy":
+            if "labels" not in spec:
+                raise r.fail(
+                    "data", "a .npy file holds the inputs only; add labels: with the .npy of labels"
+                )
+            x = _numeric(load_npy(path, name, cap), r.doc, "data.file", name)
+            label_name, label_path = _file_path(r, spec, "labels", base_dir)
+            try:
+                raw = load_npy(label_path, label_name, cap)
+            except ArrayFileError as err:
+                raise r.fail("data.labels", str(err)) from None
+            return x, _numeric(raw, r.doc, "data.labels", label_name), name, None
+    except ArrayFileError as err:
+        raise r.fail("data.file", str(err)) from None
+    raise r.fail(
+        "data.file",
+        f"cannot read {quote(suffix, 12) if suffix else 'files without a suffix'}; "
+        "use .csv, .npy or .npz",
+    )
+
+
+def _word_classes(doc: Located, names: tuple[str, ...], units: int) -> None:
+    """Refuse a last layer too narrow for the classes a label column of words names."""
+    if len(names) <= units or (units == 1 and len(names) == 2):
+        return
+    listed = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+    fix = (
+        f"give it {len(names)} units with activation: softmax and "
+        "loss: sparse_categorical_crossentropy"
+        if units == 1
+        else f"give it {len(names)} units"
+    )
     raise _fail(
         doc,
-        "data.file",
-        f"cannot read {suffix or 'files without a suffix'}; use .csv, .npy or .npz",
+        "model.layers",
+        f"the labels name {len(names)} classes ({listed}) but the last layer has "
+        f"{units} unit{'s' if units > 1 else ''}; {fix}",
     )
 
 
 def _labels(
-    doc: Located, y: F64, n: int, units: int, loss: str, where: str
+    doc: Located,
+    y: F64,
+    n: int,
+    units: int,
+    loss: str,
+    where: str,
+    class_names: tuple[str, ...] | None = None,
 ) -> tuple[F64, int | None]:
     """Shape labels as (samples, units): class ids become one-hot rows.
 
-    ``where`` is the key path the labels came from, for errors.
+    ``where`` is the key path the labels came from, for errors; ``class_names``
+    are the names of the ids when the labels were words.
     """
+    if class_names is not None:
+        _word_classes(doc, class_names, units)
     if y.ndim == 2 and y.shape[1] == 1 and units > 1:
         y = y[:, 0]
     if y.ndim == 1:
         if units == 1:
             return y[:, None], None
-        if loss in CLASSIFICATION_LOSSES:
+        if loss in CLASSIFICATION_LOSSES or class_names is not None:
             ids = y
             if not np.all(ids == np.round(ids)) or ids.min() < 0:
                 raise _fail(doc, where, "class labels must be whole numbers from 0 up")
@@ -381,9 +363,10 @@ def load_dataset(
             if key in spec:
                 raise _fail(doc, f"data.{key}", f"'{key}' applies to generators only; remove it")
     if sources[0] != "file":
-        for key in ("target", "labels"):
+        for key in ("target", "labels", "features"):
             if key in spec:
                 raise _fail(doc, f"data.{key}", f"'{key}' applies to file: only; remove it")
+    class_names: tuple[str, ...] | None = None
     if sources[0] == "generator":
         x, y, source = _generate(doc, spec, seed)
     elif sources[0] == "inline":
@@ -392,12 +375,14 @@ def load_dataset(
         y = _numeric_list(doc, block["y"], "data.inline.y")
         source = "inline"
     else:
-        x, y, source = _load_file(doc, spec, base_dir)
+        x, y, source, class_names = _load_file(r, spec, base_dir)
     # the key paths errors about the inputs and the labels point at
     x_path = {"inline": "data.inline.x", "file": "data.file"}.get(sources[0], "data")
     y_path = {"inline": "data.inline.y", "file": "data.file"}.get(sources[0], "data")
     if "labels" in spec:
         y_path = "data.labels"
+    elif class_names is not None:
+        y_path = "data.target"
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2:
@@ -419,7 +404,7 @@ def load_dataset(
         )
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise _fail(doc, x_path, "the data holds NaN or infinite values; clean them out")
-    y, classes = _labels(doc, y, n, units, loss, y_path)
+    y, classes = _labels(doc, y, n, units, loss, y_path, class_names)
     if loss in CLASSIFICATION_LOSSES and (y.min() < 0 or y.max() > 1):
         raise _fail(
             doc,
@@ -438,6 +423,7 @@ def load_dataset(
         y_val=np.ascontiguousarray(y[cut:]),
         source=source,
         classes=classes,
+        class_names=class_names,
     )
 
 
