@@ -21,7 +21,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy core
+	MYPYPATH=typecheck $(BIN)/mypy -p backprop_tui.core -p backprop_tui.tui
 
 test: lint
 	$(BIN)/pytest -q

@@ -58,3 +58,7 @@ class ExpressionError(Exception):
     def pointer(self) -> str:
         """The expression and a caret under the offending column, two lines."""
         return f"{self.text}\n{' ' * self.column}^ {self.message}"
+
+
+class NotPossible(Exception):
+    """What this kind of run cannot do (a replay cannot train); the text says so to the user."""

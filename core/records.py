@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -121,3 +121,44 @@ class EpochStats:
             out["val_loss"] = self.val_loss
             out.update({f"val_{k}": v for k, v in self.val_metrics.items()})
         return out
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """A line of a run's log: an event, a warning or a breakpoint hit."""
+
+    step: int
+    level: Literal["info", "warning", "error", "break"]
+    text: str
+    layer: str | None = None
+    kind: str = "event"
+
+
+@dataclass(frozen=True, eq=False)
+class UpdateArrays:
+    """One parameter's update as host arrays of its shape; ``new`` is None while pending."""
+
+    param: str
+    value: NDArray[Any]
+    grad: NDArray[Any]
+    change: NDArray[Any]
+    terms: Mapping[str, NDArray[Any]]
+    new: NDArray[Any] | None
+
+    @property
+    def size(self) -> int:
+        return int(self.change.size)
+
+    def row(self, flat: int) -> UpdateRow:
+        index = tuple(int(i) for i in np.unravel_index(flat, self.change.shape))
+        value, change = float(self.value[index]), float(self.change[index])
+        new = float(self.new[index]) if self.new is not None else value + change
+        return UpdateRow(
+            param=self.param,
+            index=index,
+            value=value,
+            gradient=float(self.grad[index]),
+            terms={k: float(v[index]) for k, v in self.terms.items()},
+            change=change,
+            new_value=new,
+        )

@@ -23,6 +23,9 @@ FOLLOW = {  # the pane that shows what each phase computed
 }
 
 
+KINDS = {"scenario": "a scenario run", "replay": "a recorded replay", "attached": "your model"}
+
+
 if TYPE_CHECKING:
     from textual.app import App
 
@@ -53,9 +56,13 @@ class ActionsMixin(_Base):
             return True
         return False
 
+    def _not_here(self, what: str) -> None:
+        kind = KINDS.get(self.session.dbg.kind, self.session.dbg.kind)
+        self._refuse(f"this is {kind}: {what} is not possible here")
+
     def _writable(self, what: str) -> bool:
         if self.session.read_only:
-            self._refuse(f"this is a recorded replay: {what} is not possible (stepping is)")
+            self._not_here(what)
             return False
         return not self._busy()
 
@@ -70,7 +77,7 @@ class ActionsMixin(_Base):
         with s.lock:
             dbg = s.dbg
             try:
-                record = dbg.step(granularity)
+                record = dbg.step(granularity)  # type: ignore[arg-type]
             except Exception as err:  # shown in the log; the app stays usable
                 s.note(
                     f"step failed in {dbg.next_phase}: {type(err).__name__}: {err}", "error", "step"
@@ -79,7 +86,7 @@ class ActionsMixin(_Base):
             if record is not None:
                 s.status = f"{record.describe()} · next: {dbg.next_phase}"
                 if dbg.phase == "update":
-                    hit = getattr(dbg, "hit_breakpoint", lambda: None)()
+                    hit = dbg.hit_breakpoint()
                     if hit is not None:
                         s.status = hit.describe()
                 if dbg.loss is not None and not math.isfinite(dbg.loss):
@@ -171,15 +178,19 @@ class ActionsMixin(_Base):
         self.push_screen(HelpScreen())
 
     def action_breakpoints(self) -> None:
-        if not hasattr(self.session.dbg, "add_breakpoint"):
-            self._refuse("breakpoints are not available for this run")
+        if not self.session.dbg.can_edit:
+            self._refuse(
+                f"this is a {self.session.dbg.kind} run: breakpoints are not possible here"
+            )
             return
         from .breakpoint_screen import BreakpointScreen
 
         self.push_screen(BreakpointScreen(self.session), lambda _: self.redraw_all())
 
     def action_gradcheck(self) -> None:
-        if self._writable("a gradient check (it needs the live network)"):
+        if not self.session.dbg.can_gradcheck:
+            self._not_here("a gradient check (it needs the live network and its data)")
+        elif not self._busy():
             from .gradcheck_screen import GradcheckScreen
 
             self.push_screen(GradcheckScreen(self.session))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
+from backprop_tui.core import RunView
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -66,7 +67,7 @@ class DebuggerApp(ActionsMixin, App[int]):
         ),
     ]
 
-    def __init__(self, debugger: Any, fps: float = 10.0) -> None:
+    def __init__(self, debugger: RunView, fps: float = 10.0) -> None:
         super().__init__()
         self.session = Session(debugger, fps)
         self._detail_drawn = 0.0
@@ -153,7 +154,7 @@ class DebuggerApp(ActionsMixin, App[int]):
 
     def _network_rows(self) -> int:
         """Layers, the input, loss and update-rule lines, the batch line and the border."""
-        return len(self.session.dbg.scenario.layers) + 4 + 2
+        return len(self.session.dbg.layers) + 4 + 2
 
     # --------------------------------------------------------------- drawing
     def redraw_all(self, force: bool = False, only: tuple[str, ...] = ()) -> None:
@@ -209,6 +210,6 @@ class DebuggerApp(ActionsMixin, App[int]):
         self.redraw_all()
 
 
-def make_app(debugger: Any, fps: float = 10.0) -> DebuggerApp:
+def make_app(debugger: RunView, fps: float = 10.0) -> DebuggerApp:
     """The app for a debugger (or a read-only replay), refreshing at most ``fps`` times a second."""
     return DebuggerApp(debugger, fps=fps)

@@ -67,9 +67,6 @@ class GridCache:
         return grid
 
 
-CACHE = GridCache()
-
-
 def _matrix(array: NDArray[Any]) -> NDArray[Any]:
     data = np.asarray(array)
     return data[None, :] if data.ndim == 1 else data.reshape(data.shape[0], -1)
@@ -105,11 +102,11 @@ def numbers(block: Block, palette: Palette) -> list[Text]:
     return lines
 
 
-def heat(block: Block, palette: Palette, width: int, height: int) -> list[Text]:
+def heat(block: Block, palette: Palette, width: int, height: int, cache: GridCache) -> list[Text]:
     """Title, heat map, legend and summary within ``width``×``height`` (height ≥ 4)."""
     data = _matrix(block.array)
     cell = cell_width(data.shape[1], width, palette)
-    grid = CACHE.get(block.key, data, max(height - 3, 1), max(width // cell, 1))
+    grid = cache.get(block.key, data, max(height - 3, 1), max(width // cell, 1))
     title = f"{block.title} ({shape_text(block.array)})"
     if grid.reduced:
         rows, cols = grid.block_size()
@@ -165,8 +162,11 @@ def _too_big(block: Block, width: int, height: int) -> bool:
     return bool(rows > height or cols * 7 > width)  # even short numbers ("+0.123") need 7
 
 
-def arrange(blocks: list[Block], palette: Palette, width: int, height: int) -> list[Text]:
-    """Lay ``blocks`` out in ``width``×``height``: numbers if they fit, else heat maps."""
+def arrange(
+    blocks: list[Block], palette: Palette, width: int, height: int, cache: GridCache
+) -> list[Text]:
+    """Lay ``blocks`` out in ``width``×``height``: numbers if they fit, else heat maps
+    (kept in ``cache``, the session's own)."""
     if not blocks:
         return []
     candidates = [blocks, [b for b in blocks if not b.optional]]
@@ -179,9 +179,9 @@ def arrange(blocks: list[Block], palette: Palette, width: int, height: int) -> l
     n = len(chosen)
     each = (width - GAP * (n - 1)) // n
     if each >= 16 and height >= 5:
-        columns = [heat(b, palette, each, height) for b in chosen]
+        columns = [heat(b, palette, each, height, cache) for b in chosen]
         return _side_by_side(columns, [each] * n)
     each_h = (height - (n - 1)) // n
     if each_h >= 5:
-        return _stacked([heat(b, palette, width, each_h) for b in chosen])
+        return _stacked([heat(b, palette, width, each_h, cache) for b in chosen])
     return [Text(fit(f"{b.title} {stats_text(b.array)}", width), no_wrap=True) for b in chosen]

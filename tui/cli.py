@@ -11,11 +11,14 @@ import json
 import math
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from backprop_tui.core.errors import BackendUnavailable, ExpressionError, ScenarioError
 from backprop_tui.core.traces.recording import TraceError
+
+if TYPE_CHECKING:
+    from backprop_tui.core import Debugger
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,7 +96,7 @@ def thread_option(func: F) -> F:
 
 def make_debugger(
     scenario_name: str, backend: str, device: str, dtype: str, seed: int | None, **extra: Any
-) -> Any:
+) -> Debugger:
     from backprop_tui.core import Debugger, load_scenario
 
     scenario = load_scenario(scenario_name, seed=seed)
@@ -292,7 +295,7 @@ def run(
 TRACE_CHECKPOINT_S = 60.0  # a long recorded run is saved this often, so a kill loses little
 
 
-def _start_trace(dbg: Any, path: str | None, trace_mb: float) -> Any:
+def _start_trace(dbg: Debugger, path: str | None, trace_mb: float) -> Any:
     if path is None:
         return None
     from pathlib import Path
@@ -303,7 +306,7 @@ def _start_trace(dbg: Any, path: str | None, trace_mb: float) -> Any:
         raise TraceError("its folder does not exist; create it first", path)
 
     recorder = TraceRecorder(dbg, int(trace_mb * MB), path=path, checkpoint_s=TRACE_CHECKPOINT_S)
-    dbg.listeners.append(recorder.observe)
+    dbg.listeners.append(lambda _run: recorder.observe(dbg))
     return recorder
 
 
@@ -334,7 +337,7 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-def run_summary(dbg: Any, stopped_by: str) -> dict[str, Any]:
+def run_summary(dbg: Debugger, stopped_by: str) -> dict[str, Any]:
     """The ``--json`` object: steps, epoch, loss, each metric by its Keras name, stopped_by, warnings."""
     result: dict[str, Any] = {"steps": dbg.step_index, "epoch": dbg.epoch, "loss": dbg.loss}
     result.update(dbg.metrics)
@@ -387,7 +390,7 @@ def gradcheck(
     eps: float,
 ) -> None:
     """Check backprop against finite differences (float64): a table, exit 1 on failure."""
-    from backprop_tui.core.traces.gradcheck import gradient_check
+    from backprop_tui.core.run.gradcheck import gradient_check
 
     dbg = make_debugger(scenario, backend, device, dtype, seed)
     names = dbg.layer_names
@@ -415,9 +418,9 @@ def gradcheck(
 @user_errors
 def replay(trace: str, summary: bool, fps: float) -> None:
     """Open a trace recorded with `run --save` in the app, read-only: step forward and back."""
-    from backprop_tui.core.traces.replay import ReplayDebugger
+    from backprop_tui.core import Replay
 
-    replayed = ReplayDebugger(trace)
+    replayed = Replay(trace)
     if summary:
         for line in replayed.summary_lines():
             click.echo(line)

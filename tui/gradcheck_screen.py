@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from backprop_tui.core import GradCheckResult
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -15,7 +14,7 @@ from textual.widgets import Static
 from .session import Session
 
 
-def result_text(result: Any) -> Text:
+def result_text(result: GradCheckResult) -> Text:
     """One row per parameter: entries checked, largest relative error, verdict."""
     text = Text()
     rows = [("parameter", "checked", "max rel err", "verdict")]
@@ -46,7 +45,7 @@ class GradcheckScreen(ModalScreen[None]):
     def __init__(self, session: Session) -> None:
         super().__init__()
         self.session = session
-        self.result: Any = None
+        self.result: GradCheckResult | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="gradcheck-box", classes="dialog"):
@@ -60,11 +59,9 @@ class GradcheckScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="gradcheck")
     def check(self) -> None:
-        from backprop_tui.core.traces.gradcheck import gradient_check
-
         try:
             with self.session.lock:
-                result = gradient_check(self.session.dbg)
+                result = self.session.dbg.gradient_check()
         except Exception as err:  # shown, not raised: the app stays up
             self.app.call_from_thread(
                 self._show, Text(f"gradient check failed: {err}", style="bold red"), None
@@ -72,7 +69,7 @@ class GradcheckScreen(ModalScreen[None]):
             return
         self.app.call_from_thread(self._show, result_text(result), result)
 
-    def _show(self, text: Text, result: Any) -> None:
+    def _show(self, text: Text, result: GradCheckResult | None) -> None:
         self.result = result
         self.query_one("#gradcheck-text", Static).update(text)
 

@@ -47,8 +47,7 @@ def stop_reason(
 ) -> tuple[str, str] | None:
     """Why to stop after the step just taken (reason, log level), or None to go on."""
     dbg = session.dbg
-    hit_breakpoint = getattr(dbg, "hit_breakpoint", None)
-    hit = hit_breakpoint() if hit_breakpoint is not None else None
+    hit = dbg.hit_breakpoint()
     if hit is not None:  # the debugger logs the hit itself
         return hit.describe(), "break"
     loss = dbg.loss

@@ -12,15 +12,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Literal
 
-import numpy as np
-from backprop_tui.core.run.debugger import LogEntry, epoch_order
-from backprop_tui.core.spec.scenario import LayerSpec
-from numpy.typing import NDArray
+from backprop_tui.core import Batch, LayerView, LogEntry, RunView
 
+from .blocks import GridCache
 from .render import Palette
 
+LogLevel = Literal["info", "warning", "error", "break"]
 HINT = "space: step a phase · n: next batch · c: continue · ?: help"
 RECORDED = "A recording keeps weights, gradients, losses and the log of some steps, not {what}."
 
@@ -57,9 +56,9 @@ class EngineLock:
 
 
 class Session:
-    """The debugger (or a read-only replay of one) and the view's own state."""
+    """The run (any :class:`RunView`) and the view's own state."""
 
-    def __init__(self, debugger: Any, fps: float = 10.0) -> None:
+    def __init__(self, debugger: RunView, fps: float = 10.0) -> None:
         self.dbg = debugger
         self.fps = fps
         self.lock = EngineLock()
@@ -72,21 +71,27 @@ class Session:
         self.running = False
         self.status = HINT
         self.progress = ""  # steps and rate of a running continue
-        self.read_only = bool(getattr(debugger, "read_only", False))
+        # Heat maps of this run, cached by what they show: a cache per session, so
+        # two runs in one process never share a picture.
+        self.grids = GridCache()
+
+    @property
+    def read_only(self) -> bool:
+        """Nothing can be changed (a recorded replay): editing keys say so."""
+        return not self.dbg.can_edit
 
     # ------------------------------------------------------------- selection
     @property
-    def spec(self) -> LayerSpec:
-        layer: LayerSpec = self.dbg.scenario.layers[self.layer]
-        return layer
+    def spec(self) -> LayerView:
+        return self.dbg.layers[self.layer]
 
     @property
     def kernel_name(self) -> str:
-        return f"{self.spec.name}.kernel"
+        return self.spec.kernel or f"{self.spec.name}.kernel"
 
     @property
     def bias_name(self) -> str | None:
-        return f"{self.spec.name}.bias" if self.spec.use_bias else None
+        return self.spec.bias
 
     def cursor_param(self) -> tuple[str, tuple[int, ...]]:
         """The parameter and index under the gradient cursor."""
@@ -102,7 +107,7 @@ class Session:
     def select_layer(self, index: int) -> None:
         """Select layer ``index``; the cursor keeps its place, or its bias row, where it can."""
         on_bias = self.cursor_param()[0] == self.bias_name
-        count = len(self.dbg.scenario.layers)
+        count = len(self.dbg.layers)
         self.layer = min(max(index, 0), count - 1)
         row = self.cursor_rows() - 1 if on_bias and self.spec.use_bias else self.cursor[0]
         self.cursor = (min(row, self.cursor_rows() - 1), min(self.cursor[1], self.spec.units - 1))
@@ -119,26 +124,16 @@ class Session:
         begun = dbg.step_index + (0 if dbg.phase == "update" else 1)
         return f"step {begun}/{dbg.total_steps}"
 
-    def next_batch(self) -> NDArray[np.int64] | None:
-        """Indices of the training samples the next input phase takes, when known."""
-        dbg = self.dbg
-        if dbg.phase != "update" or not hasattr(dbg, "batch_in_epoch"):
-            return None
-        try:
-            size = dbg.scenario.training.batch_size
-            start = dbg.batch_in_epoch * size
-            order = epoch_order(dbg.scenario, dbg.epoch)
-        except (AttributeError, TypeError, ValueError):
-            return None
-        batch: NDArray[np.int64] = order[start : start + size]
-        return batch
+    def next_batch(self) -> Batch | None:
+        """The training samples the next input phase takes, when known."""
+        return self.dbg.next_batch()
 
     def log_entries(self) -> list[LogEntry]:
         """The debugger's log and the app's own lines, in step order (stable)."""
         merged = list(self.dbg.log) + self.events
         return sorted(merged, key=lambda entry: entry.step) if self.events else merged
 
-    def note(self, text: str, level: str = "info", kind: str = "ui") -> None:
+    def note(self, text: str, level: LogLevel = "info", kind: str = "ui") -> None:
         """Add a line to the log and show it on the status line."""
         self.events.append(LogEntry(self.dbg.step_index, level, text, kind=kind))
         self.status = text

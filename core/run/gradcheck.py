@@ -26,11 +26,11 @@ from numpy.typing import NDArray
 
 from ..backends.numpy_backend import NumpyBackend
 from ..maths import losses
-from ..run.debugger import epoch_order
+from .loop import epoch_order
 
 if TYPE_CHECKING:
-    from ..run.debugger import Debugger
     from ..spec.scenario import Scenario
+    from .debugger import Debugger
 
 F64 = NDArray[np.float64]
 

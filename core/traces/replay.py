@@ -1,12 +1,11 @@
-"""A read-only stand-in for the :class:`~backprop_tui.core.run.debugger.Debugger`, playing back a trace.
+"""A recorded trace played back: a :class:`~backprop_tui.core.RunView` that cannot train.
 
-It exposes the attributes the app reads from a debugger — the scenario's
-network, ``step_index``, ``epoch``, ``loss``, ``metrics``, ``params``, ``grads``,
-the step and epoch histories and the log — and moves a whole recorded step at
-a time, forward and back. Parameters and gradients come from the nearest
-recorded step at or before the current one (``params_step``, ``grads_step``);
-the intermediates of a step (activations, dL/dz) are not recorded, so the
-per-phase views are empty.
+It moves a whole recorded step at a time, forward and back. Parameters and
+gradients come from the nearest recorded step at or before the current one
+(``recorded_step``); the intermediates of a step (activations, dL/dz) are not
+recorded, so it says it does not show phases (``shows_phases``), and what a
+recording cannot do — train, edit, set breakpoints, check gradients — its
+capability flags say, and the methods behind them raise :class:`NotPossible`.
 """
 
 from __future__ import annotations
@@ -16,15 +15,21 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..records import EpochStats, PhaseRecord, StepStats, UpdateRow
-from ..run.debugger import LogEntry
+from ..errors import NotPossible
+from ..maths import losses, optimizers
+from ..records import EpochStats, LogEntry, PhaseRecord, StepStats, UpdateArrays
+from ..run.debugger import layer_view
+from ..run.gradcheck import GradCheckResult
+from ..runview import Batch, Granularity, LayerView, RunKind, RunView, UpdateState
 from ..spec.data import Dataset
+from ..spec.expression_tree import Expression
 from ..spec.scenario import InitSpec, LayerSpec, OptimizerSpec, Scenario, TrainingSpec
+from ..watch.breakpoints import BreakHit, Breakpoint, RunResult
 from .recording import Trace, TraceError, load_trace
 
 
@@ -101,10 +106,19 @@ def recorded_scenario(trace: Trace) -> RecordedScenario:
     )
 
 
-class ReplayDebugger:
-    """Steps through a recorded run; nothing can be changed (``read_only``)."""
+READ_ONLY = "a recorded replay cannot be changed: {what} needs a live run"
 
-    read_only = True
+
+class Replay:
+    """Steps through a recorded run, a whole step at a time; nothing can be changed."""
+
+    kind: RunKind = "replay"
+    can_train = False
+    can_edit = False
+    can_go_back = True
+    goes_back_exactly = True
+    shows_phases = False
+    can_gradcheck = False
     phase = "update"
     next_phase = "input"
     layer_index: int | None = None
@@ -122,12 +136,11 @@ class ReplayDebugger:
         backend = trace.header["backend"]
         self.backend = RecordedBackend(backend["name"], backend["device"], backend["dtype"])
         self.dtype = self.backend.dtype
-        self.layer_names = [layer.name for layer in self.scenario.layers]
+        self._layers = tuple(layer_view(layer) for layer in self.scenario.layers)
         self.start = trace.start_step
         self.end = trace.start_step + trace.steps
         self.history = ReplayHistory(self.start, self.start)
-        self.listeners: list[Callable[[ReplayDebugger], None]] = []
-        self.records: list[PhaseRecord] = []
+        self._listeners: list[Callable[[RunView], None]] = []
         self._entries = [self._log_entry(item) for item in trace.log]
         self._positions = [int(item.get("position", 0)) for item in trace.log]
         self._epoch_ends = [int(end) for end in trace.epochs.get("end", np.zeros(0))]
@@ -135,13 +148,83 @@ class ReplayDebugger:
         self._epoch_stats = [self._epoch_stat(i) for i in range(len(self._epoch_ends))]
         self.step_index = self.start
 
-    # ----------------------------------------------------------------- views
+    # ---------------------------------------------------------- what it is
+    @property
+    def title(self) -> str:
+        return self.scenario.name
+
+    @property
+    def description(self) -> str:
+        return self.scenario.description
+
+    @property
+    def where(self) -> str:
+        return f"{self.backend.name} {self.backend.device} {self.backend.dtype}"
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.scenario.inputs,)
+
+    @property
+    def layers(self) -> tuple[LayerView, ...]:
+        return self._layers
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self._layers]
+
+    @property
+    def loss_name(self) -> str:
+        return self.scenario.loss
+
+    @property
+    def fused_output(self) -> bool:
+        return losses.FUSED.get(self.scenario.loss) == self.scenario.layers[-1].activation
+
+    @property
+    def update_rule(self) -> str:
+        return optimizers.rule_text(self.scenario.optimizer)
+
+    @property
+    def term_names(self) -> tuple[str, ...]:
+        return optimizers.term_names(self.scenario.optimizer)
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(self.scenario.metrics)
+
+    # ----------------------------------------------------------- counters
     @property
     def epoch(self) -> int:
         """Epochs finished by the current step (the first recorded epoch counts from its start)."""
         first = int(self.trace.step_epoch[0]) if self.trace.steps else 0
         return first + bisect.bisect_right(self._epoch_ends, self.step_index)
 
+    @property
+    def batch_in_epoch(self) -> int:
+        return self.step_index % self.steps_per_epoch
+
+    @property
+    def batch_size(self) -> int:
+        return self.scenario.training.batch_size
+
+    @property
+    def total_steps(self) -> int:
+        return self.end
+
+    @property
+    def total_epochs(self) -> int:
+        return self.scenario.training.epochs
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.scenario.steps_per_epoch()
+
+    @property
+    def finished(self) -> bool:
+        return self.step_index >= self.end
+
+    # ------------------------------------------------------------ numbers
     @property
     def loss(self) -> float | None:
         i = self.step_index - self.start - 1
@@ -162,6 +245,9 @@ class ReplayDebugger:
     @property
     def grads_step(self) -> int | None:
         return _at_or_before(self.trace.grad_steps, self.step_index)
+
+    def recorded_step(self, what: Literal["params", "grads"]) -> int | None:
+        return self.params_step if what == "params" else self.grads_step
 
     @property
     def params(self) -> dict[str, NDArray[Any]]:
@@ -184,12 +270,8 @@ class ReplayDebugger:
         return self._entries[: bisect.bisect_right(self._positions, self.step_index)]
 
     @property
-    def total_steps(self) -> int:
-        return self.end
-
-    @property
-    def finished(self) -> bool:
-        return self.step_index >= self.end
+    def records(self) -> tuple[PhaseRecord, ...]:
+        return ()  # a recording keeps no phase records
 
     @property
     def last_record(self) -> PhaseRecord | None:
@@ -201,26 +283,46 @@ class ReplayDebugger:
     def layer_arrays(self, i: int) -> dict[str, NDArray[Any]]:
         return {}
 
-    def pending_update(self) -> None:
+    def update_arrays(self, param: str) -> tuple[UpdateState, UpdateArrays] | None:
+        return None  # the optimizer's terms are not recorded
+
+    def grad_norm(self, layer: str) -> float | None:
+        """The norm of the gradients recorded nearest before this step (see ``recorded_step``)."""
+        grads = self.grads
+        i = self.layer_names.index(layer)
+        names = self._layers[i].param_names
+        if not grads or any(name not in grads for name in names):
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(np.sqrt(sum(float(np.square(grads[n]).sum()) for n in names)))
+
+    def next_batch(self) -> Batch | None:
+        return None  # the data stays where it was recorded
+
+    def batch(self, indices: NDArray[np.int64]) -> Batch | None:
         return None
 
-    def update_rows(
-        self, param: str, top_k: int | None = None, offset: int = 0, limit: int | None = None
-    ) -> list[UpdateRow]:
-        return []
+    @property
+    def breakpoints(self) -> tuple[Breakpoint, ...]:
+        return ()
 
-    def evaluate(self, split: str = "validation") -> tuple[float | None, dict[str, float] | None]:
-        return None, None
+    @property
+    def oldest_reachable_step(self) -> int | None:
+        return self.start
 
-    # -------------------------------------------------------------- moving
+    @property
+    def listeners(self) -> list[Callable[[RunView], None]]:
+        return self._listeners
+
+    # ------------------------------------------------------------- moving
     def goto(self, step: int) -> None:
         """Stand after ``step`` training steps (clamped to the recording)."""
         self.step_index = min(max(step, self.start), self.end)
         self.history.newest_step = self.step_index
-        for listener in self.listeners:
+        for listener in self._listeners:
             listener(self)
 
-    def step(self, granularity: str = "batch") -> PhaseRecord:
+    def step(self, granularity: Granularity = "batch") -> PhaseRecord:
         """One recorded step forward (any granularity below an epoch), or to the epoch's end."""
         if granularity == "epoch":
             later = [end for end in self._epoch_ends if end > self.step_index]
@@ -229,15 +331,6 @@ class ReplayDebugger:
             self.goto(self.step_index + 1)
         return self._record()
 
-    def run(self, steps: int, stop: Callable[[ReplayDebugger], bool] | None = None) -> int:
-        done = 0
-        while done < steps and not self.finished:
-            if stop is not None and stop(self):
-                break
-            self.step("batch")
-            done += 1
-        return done
-
     def back(self) -> bool:
         """One recorded step back; False at the start of the recording."""
         if self.step_index <= self.start:
@@ -245,8 +338,44 @@ class ReplayDebugger:
         self.goto(self.step_index - 1)
         return True
 
+    def run_until(
+        self,
+        expr: str | None = None,
+        max_steps: int | None = None,
+        on_step: Callable[[RunView], None] | None = None,
+    ) -> RunResult:
+        """Move through recorded steps until the end or ``max_steps``; a recording
+        cannot evaluate breakpoint expressions (its step statistics are not kept)."""
+        if expr is not None:
+            raise NotPossible(READ_ONLY.format(what="a breakpoint expression"))
+        steps = 0
+        while not self.finished and (max_steps is None or steps < max_steps):
+            self.step("batch")
+            steps += 1
+            if on_step is not None:
+                on_step(self)
+        return RunResult("end" if self.finished else "steps", steps)
+
+    def hit_breakpoint(self, until: Expression | None = None) -> BreakHit | None:
+        return None
+
     def set_weight(self, param: str, index: tuple[int, ...], value: float) -> float:
-        raise PermissionError("a recorded replay cannot be changed")
+        raise NotPossible(READ_ONLY.format(what="editing a weight"))
+
+    def parse_expression(self, text: str) -> Expression:
+        raise NotPossible(READ_ONLY.format(what="a breakpoint"))
+
+    def add_breakpoint(self, text: str) -> Breakpoint:
+        raise NotPossible(READ_ONLY.format(what="a breakpoint"))
+
+    def remove_breakpoint(self, i: int) -> Breakpoint:
+        raise NotPossible(READ_ONLY.format(what="a breakpoint"))
+
+    def toggle_breakpoint(self, i: int) -> bool:
+        raise NotPossible(READ_ONLY.format(what="a breakpoint"))
+
+    def gradient_check(self, layer: str | None = None) -> GradCheckResult:
+        raise NotPossible(READ_ONLY.format(what="the gradient check (it needs the data)"))
 
     # ------------------------------------------------------------- helpers
     def _record(self) -> PhaseRecord:
@@ -331,3 +460,6 @@ def _row(
         view.flags.writeable = False
         out[name] = view
     return out
+
+
+ReplayDebugger = Replay  # the name it had before it satisfied RunView

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from ..spec.expression_tree import Expression
 
 if TYPE_CHECKING:
-    from ..run.debugger import Debugger
+    from ..runview import RunView
     from .stats import StepStatistics
 
 HitKind = Literal["breakpoint", "until", "nan"]
@@ -90,12 +90,12 @@ def evaluate(
 
 
 def run_until(
-    dbg: Debugger,
+    dbg: RunView,
     until: Expression | None,
     max_steps: int | None,
-    on_step: Callable[[Debugger], None] | None = None,
+    on_step: Callable[[RunView], None] | None = None,
 ) -> RunResult:
-    """Step ``dbg`` by batch until a hit, ``max_steps`` steps, or (without a limit) the end."""
+    """Step any run by batch until a hit, ``max_steps`` steps, or (without a limit) the end."""
     steps = 0
     while True:
         if max_steps is not None and steps >= max_steps:

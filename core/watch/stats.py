@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..records import EpochStats
 from ..spec.scenario import LayerSpec
 
 if TYPE_CHECKING:
-    from ..run.debugger import Debugger
+    from ..backends import Backend
 
 Array = Any  # a NumPy array or a backend's tensor
 _UNMEASURED: Any = object()
@@ -133,23 +134,32 @@ class StepStatistics:
 
     @classmethod
     def capture(
-        cls, dbg: Debugger, update: Mapping[str, Array], previous: StepStatistics | None = None
+        cls,
+        backend: Backend,
+        *,
+        step: int,
+        epoch: int,
+        loss: float | None,
+        metrics: Mapping[str, float],
+        last_epoch: EpochStats | None,
+        layers: tuple[LayerSpec, ...],
+        update: Mapping[str, Array],
+        previous: StepStatistics | None = None,
     ) -> StepStatistics:
-        """The statistics of the step ``dbg`` has just finished.
+        """The statistics of the step ``backend`` has just finished.
 
         ``update``: per parameter the weights before the update (``<param>``) and
-        the change (``<param>.change``), backend arrays. ``previous``: the step
-        before's statistics, whose weights after its update are this step's
-        weights before it (the same arrays, never written in place), so their
-        sums of squares are not worked out again.
+        the change (``<param>.change``), backend arrays. ``last_epoch``: the newest
+        finished epoch, whose validation figures breakpoints may read.
+        ``previous``: the step before's statistics, whose weights after its update
+        are this step's weights before it (the same arrays, never written in
+        place), so their sums of squares are not worked out again.
         """
-        b = dbg.backend
+        b = backend
         val: dict[str, float] = {}
-        if dbg.epoch_history:
-            last = dbg.epoch_history[-1]
-            if last.val_loss is not None:
-                val["val_loss"] = last.val_loss
-                val.update({f"val_{k}": v for k, v in last.val_metrics.items()})
+        if last_epoch is not None and last_epoch.val_loss is not None:
+            val["val_loss"] = last_epoch.val_loss
+            val.update({f"val_{k}": v for k, v in last_epoch.val_metrics.items()})
         arrays = StepArrays(
             x=b.x,
             z=list(b.z),
@@ -161,12 +171,12 @@ class StepStatistics:
             update=update,
         )
         stats = cls(
-            step=dbg.step_index,
-            epoch=dbg.epoch,
-            loss=dbg.loss,
-            metrics=dbg.metrics,
+            step=step,
+            epoch=epoch,
+            loss=loss,
+            metrics=metrics,
             val_metrics=val,
-            layers=dbg.scenario.layers,
+            layers=layers,
             arrays=arrays,
             to_host=b.to_host,
         )

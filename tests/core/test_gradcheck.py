@@ -11,7 +11,7 @@ import pytest
 from backprop_tui.core import Debugger, load_scenario
 from backprop_tui.core.backends.numpy_backend import NumpyBackend
 from backprop_tui.core.maths import activations
-from backprop_tui.core.traces.gradcheck import gradient_check
+from backprop_tui.core.run.gradcheck import gradient_check
 from backprop_tui.tui.cli import main
 from click.testing import CliRunner
 

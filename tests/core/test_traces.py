@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from backprop_tui.core import Debugger, load_scenario
+from backprop_tui.core import Debugger, NotPossible, RunView, load_scenario
 from backprop_tui.core.traces.recording import (
     MB,
     Trace,
@@ -338,7 +338,7 @@ def test_replay_steps_forward_and_back_through_the_recording(tmp_path: Path) -> 
     replay = ReplayDebugger(trace)
     moved: list[int] = []
     replay.listeners.append(lambda r: moved.append(r.step_index))
-    assert replay.read_only and replay.phase == "update"
+    assert not replay.can_edit and not replay.can_train and replay.phase == "update"
     assert (replay.step_index, replay.epoch, replay.loss, replay.metrics) == (0, 0, None, {})
     assert replay.grads == {} and not replay.back()
     np.testing.assert_array_equal(replay.params["hidden.kernel"], seen[0][0]["hidden.kernel"])
@@ -355,17 +355,25 @@ def test_replay_steps_forward_and_back_through_the_recording(tmp_path: Path) -> 
     assert replay.step_index == 3 and replay.epoch == 1
     assert replay.epoch_history[0].as_dict() == dbg.epoch_history[0].as_dict()
     assert [s.loss for s in replay.step_history] == [s.loss for s in dbg.step_history[:3]]
-    assert replay.run(100) == 9 and replay.finished and replay.step_index == 12
+    assert replay.run_until(max_steps=100).steps == 9 and replay.finished and replay.step_index == 12
     assert replay.epoch == dbg.epoch
     assert replay.log == []  # the edit came after the last recorded step
     for expected in range(11, -1, -1):
         assert replay.back() and replay.step_index == expected
     assert not replay.back()
     assert moved[:3] == [1, 3, 4] and moved[-1] == 0
-    with pytest.raises(PermissionError):
+    with pytest.raises(NotPossible, match="editing a weight"):
         replay.set_weight("hidden.bias", (0,), 1.0)
     assert replay.record_of("forward", 0) is None and replay.layer_arrays(0) == {}
-    assert replay.update_rows("hidden.kernel") == [] and replay.records == []
+    assert replay.update_arrays("hidden.kernel") is None and list(replay.records) == []
+    assert isinstance(replay, RunView) and not replay.shows_phases
+    for refused in (
+        lambda: replay.add_breakpoint("loss < 1"),
+        lambda: replay.run_until("loss < 1"),
+        lambda: replay.gradient_check(),
+    ):
+        with pytest.raises(NotPossible):
+            refused()
 
 
 def test_replay_shows_the_nearest_recorded_weights_at_or_before(tmp_path: Path) -> None:

@@ -169,10 +169,10 @@ def test_line_chart_of_nothing_says_so() -> None:
 
 def test_arrange_uses_numbers_when_they_fit_and_heat_maps_when_not() -> None:
     small = [Block("z", np.ones((4, 3))), Block("a", -np.ones((4, 3)))]
-    lines = arrange(small, GLYPHS, 80, 12)
+    lines = arrange(small, GLYPHS, 80, 12, GridCache())
     assert "+1.00" in lines[2].plain and "-1.00" in lines[2].plain  # three digits: activations
     big = [Block("z", np.random.default_rng(0).normal(size=(32, 512)))]
-    lines = arrange(big, GLYPHS, 60, 12)
+    lines = arrange(big, GLYPHS, 60, 12, GridCache())
     assert len(lines) <= 12
     assert all(line.cell_len <= 60 for line in lines)
     assert "cell" in lines[0].plain  # summarised, not dumped

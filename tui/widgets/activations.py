@@ -51,7 +51,7 @@ class ActivationsPane(Pane):
                 zero_note=spec.activation == "relu",
             ),
         ]
-        return arrange(blocks, s.palette, width, height)
+        return arrange(blocks, s.palette, width, height, s.grids)
 
     def _indices(self) -> list[int] | None:
         record = self.session.dbg.record_of("input")
@@ -84,7 +84,7 @@ class ActivationsPane(Pane):
                 Block(f"{head}: x", x, (*key, "x"), labels),
                 Block("y (target)", y, (*key, "y"), labels),
             ]
-            lines += [Text(), *arrange(blocks, s.palette, width, height - 3)]
+            lines += [Text(), *arrange(blocks, s.palette, width, height - 3, s.grids)]
         return lines
 
     def _batch(self) -> tuple[str, list[int], NDArray[Any], NDArray[Any]] | None:
@@ -92,13 +92,7 @@ class ActivationsPane(Pane):
         s = self.session
         upcoming = s.next_batch()
         if upcoming is not None:
-            data = s.dbg.scenario.data
-            return (
-                "next batch",
-                [int(i) for i in upcoming],
-                data.x_train[upcoming],
-                data.y_train[upcoming],
-            )
+            return ("next batch", [int(i) for i in upcoming.indices], upcoming.x, upcoming.y)
         record = s.dbg.record_of("input")
         if record is None:
             return None

@@ -7,11 +7,11 @@ checked against the gradient the backward pass produced.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from backprop_tui.core.maths.activations import derivative_text, get_activation
-from backprop_tui.core.maths.losses import FUSED
 from numpy.typing import NDArray
 from rich.text import Text
 
@@ -31,7 +31,7 @@ class ChainRulePane(Pane):
         text = f"dL/d{param}{list(index)} = {num(grad) if grad is not None else 'not yet'}"
         return Text(fit(text, width), no_wrap=True)
 
-    def _grad(self, param: str, index: tuple[int, ...], arrays: dict[str, Any]) -> float | None:
+    def _grad(self, param: str, index: tuple[int, ...], arrays: Mapping[str, Any]) -> float | None:
         return float(arrays[param][index]) if param in arrays else None
 
     def build(self, width: int, height: int) -> list[Text]:
@@ -79,21 +79,21 @@ class ChainRulePane(Pane):
     def _dz_rule(self) -> str:
         spec = self.session.spec
         s = self.session
-        last = s.layer == len(s.dbg.scenario.layers) - 1
-        if last and FUSED.get(s.dbg.scenario.loss) == spec.activation:
-            return f"dL/dz = (a − y)/B: {spec.activation} fused with {s.dbg.scenario.loss}"
+        last = s.layer == len(s.dbg.layers) - 1
+        if last and s.dbg.fused_output:
+            return f"dL/dz = (a − y)/B: {spec.activation} fused with {s.dbg.loss_name}"
         if spec.activation == "softmax":
             return "dL/dz = a·(dL/da − Σ_k dL/da·a)  (softmax mixes a sample's units)"
-        return f"dL/dz = dL/da · f′(z),  f′(z) = {derivative_text(spec.activation)}  ({spec.activation})"
+        return f"dL/dz = dL/da · f′(z),  f′(z) = {derivative_text(spec.activation or 'linear')}  ({spec.activation})"
 
-    def _columns(self, arrays: dict[str, Any], i: int, j: int, is_bias: bool) -> list[Column]:
+    def _columns(self, arrays: Mapping[str, Any], i: int, j: int, is_bias: bool) -> list[Column]:
         columns: list[Column] = []
         if not is_bias:
             columns.append((f"a_prev[b,{i}]", arrays["a_prev"][:, i], 0))
         columns.append((f"z[b,{j}]", arrays["z"][:, j], 4))
         if "dL_da" in arrays:
             columns.append((f"dL/da[b,{j}]", arrays["dL_da"][:, j], 2))
-        activation = get_activation(self.session.spec.activation)
+        activation = get_activation(self.session.spec.activation or "linear")
         if activation.derivative is not None:
             z, a = arrays["z"][:, [j]], arrays["a"][:, [j]]
             columns.append(("f′(z)", activation.derivative(z, a)[:, 0], 3))
@@ -137,7 +137,7 @@ class ChainRulePane(Pane):
 
     def _sum_lines(
         self,
-        arrays: dict[str, Any],
+        arrays: Mapping[str, Any],
         i: int,
         j: int,
         is_bias: bool,

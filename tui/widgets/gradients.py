@@ -14,7 +14,6 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
 
-from ..blocks import CACHE
 from ..render import Grid, cell_width, fit, heat_lines, legend, num, number_lines, numbers_width
 from .base import Pane
 
@@ -51,7 +50,7 @@ class GradientsPane(Pane):
         if s.read_only:  # a recording keeps the gradients of some steps, not the records
             grads = dbg.grads
             if s.kernel_name in grads:
-                self.source_step = getattr(dbg, "grads_step", None) or dbg.step_index
+                self.source_step = dbg.recorded_step("grads") or dbg.step_index
                 bias = grads.get(bias_name) if bias_name else None
                 return "dL/dW", grads[s.kernel_name], bias
         params = dbg.params
@@ -122,10 +121,10 @@ class GradientsPane(Pane):
         cell = cell_width(kernel.shape[1], width - label_width - 1, s.palette)
         map_cols = max((width - label_width - 1) // cell, 1)
         key = (s.revision, self.source_step, what, s.kernel_name)
-        grid = CACHE.get(key, kernel, map_rows, map_cols)
+        grid = self.session.grids.get(key, kernel, map_rows, map_cols)
         bias_grid = None
         if bias is not None:
-            bias_grid = CACHE.get((*key, "bias"), bias, 1, grid.values.shape[1])
+            bias_grid = self.session.grids.get((*key, "bias"), bias, 1, grid.values.shape[1])
         self.step_size = grid.block_size()
         row, col = s.cursor
         on_bias = bias is not None and row >= inputs

@@ -28,8 +28,7 @@ class HeaderBar(Bar):
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
         dbg = s.dbg
-        backend = dbg.backend
-        epochs = dbg.scenario.training.epochs
+        epochs = dbg.total_epochs
         epoch = f"epoch {min(dbg.epoch + 1, epochs)}/{epochs}"
         if dbg.finished:
             epoch = f"epoch {epochs}/{epochs} done"
@@ -37,7 +36,7 @@ class HeaderBar(Bar):
         if s.running:
             state = "running"
         parts = [
-            (f"backprop-tui {dbg.scenario.name}", "bold"),
+            (f"backprop-tui {dbg.title}", "bold"),
             (s.step_label(), "bold"),
             (epoch, ""),
             (s.loss_text(), "bold"),
@@ -45,9 +44,7 @@ class HeaderBar(Bar):
         for name, value in dbg.metrics.items():
             shown = f"{value:.4g}" if math.isfinite(value) else str(value)
             parts.append((f"{name} {shown}", ""))
-        parts.append(
-            (f"{backend.name} {backend.device} {getattr(backend, 'dtype', '')}".strip(), "dim")
-        )
+        parts.append((dbg.where, "dim"))
         line = fit_parts(parts, width - len(state) - 2)
         if state:
             line.append(" " * max(width - line.cell_len - len(state), 1))

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-from backprop_tui.core.maths.optimizers import rule_text
 from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
 
 from ..render import count, fit, short
 from .base import Pane
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(str(n) for n in shape)
 
 
 class NetworkPane(Pane):
@@ -27,17 +27,18 @@ class NetworkPane(Pane):
     def summary(self, width: int) -> Text:
         s = self.session
         shape = " → ".join(
-            [str(s.dbg.scenario.inputs)] + [str(layer.units) for layer in s.dbg.scenario.layers]
+            [_shape(s.dbg.input_shape)] + [str(layer.units) for layer in s.dbg.layers]
         )
         return Text(fit(f"{shape} · {s.spec.name} selected", width), no_wrap=True)
 
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
         dbg = s.dbg
-        scenario = dbg.scenario
-        lines = [Text(fit(f"  input   {scenario.inputs} features", width), no_wrap=True)]
-        name_width = max(len(layer.name) for layer in scenario.layers)
-        for i, layer in enumerate(scenario.layers):
+        shape = dbg.input_shape
+        what = f"{shape[0]} features" if len(shape) == 1 else f"{_shape(shape)} values"
+        lines = [Text(fit(f"  input   {what}", width), no_wrap=True)]
+        name_width = max(len(layer.name) for layer in dbg.layers)
+        for i, layer in enumerate(dbg.layers):
             selected = i == s.layer
             marks = []
             if dbg.record_of("forward", i) is not None:
@@ -45,44 +46,20 @@ class NetworkPane(Pane):
             backward = dbg.record_of("backward", i)
             if backward is not None:
                 marks.append("bwd✓")
-                norm = self._grad_norm(i, backward)
+                norm = dbg.grad_norm(layer.name)
                 if norm is not None:
                     marks.append(f"‖g‖ {norm:.3g}")
             text = (
                 f"{'▶' if selected else ' '} {layer.name.ljust(name_width)}  "
-                f"{layer.inputs}→{layer.units} {layer.activation}  "
+                f"{layer.inputs}→{layer.units} {layer.activation or layer.kind}  "
                 f"{count(layer.param_count)}w  {' '.join(marks)}"
             )
             style = "reverse bold" if selected else ""
             lines.append(Text(fit(text, width), style=style, no_wrap=True))
-        lines.append(Text(fit(f"  loss    {scenario.loss}", width), style="dim", no_wrap=True))
-        lines.append(
-            Text(fit(f"  {rule_text(scenario.optimizer)}", width), style="dim", no_wrap=True)
-        )
+        lines.append(Text(fit(f"  loss    {dbg.loss_name}", width), style="dim", no_wrap=True))
+        lines.append(Text(fit(f"  {dbg.update_rule}", width), style="dim", no_wrap=True))
         lines += self._batch_lines(width, height - len(lines))
         return lines
-
-    def _grad_norm(self, i: int, backward: Any) -> float | None:
-        """‖dL/dθ‖ over the layer's parameters, as ``grad_norm(layer)`` in a breakpoint.
-
-        After a whole step the engine has measured it already; mid-step it is one pass
-        over the gradients (squares summed, no BLAS threads on the UI's side).
-        """
-        dbg = self.session.dbg
-        layer = dbg.scenario.layers[i]
-        stats = getattr(dbg, "stats", None)
-        if stats is not None and dbg.phase == "update" and stats.step == dbg.step_index:
-            value = stats.grad_norm(layer.name)
-            if value is not None:
-                return float(value)
-        total = 0.0
-        with np.errstate(over="ignore", invalid="ignore"):  # inf is shown as inf
-            for name in layer.param_names:
-                grad = backward.arrays.get(name)
-                if grad is None:
-                    return None
-                total += float(np.square(grad).sum())
-        return float(np.sqrt(total))
 
     def _batch_lines(self, width: int, room: int) -> list[Text]:
         """The batch about to be taken (before the input phase) or the one in use."""
@@ -90,18 +67,18 @@ class NetworkPane(Pane):
         dbg = s.dbg
         if room < 1:
             return []
-        data = dbg.scenario.data
         upcoming = s.next_batch()
         if upcoming is not None:
-            indices, head = upcoming, "next batch"
+            head, indices, x, y = "next batch", upcoming.indices, upcoming.x, upcoming.y
         else:
             record = dbg.record_of("input")
             if record is None:
                 return []
-            indices, head = record.arrays["indices"], "this batch"
+            head, indices = "this batch", record.arrays["indices"]
+            x, y = record.arrays["x"], record.arrays["y"]
         ids = " ".join(f"#{i}" for i in indices[:12]) + (" …" if len(indices) > 12 else "")
         lines = [Text(fit(f"  {head} ({len(indices)}): {ids}", width), style="bold", no_wrap=True)]
-        x, y = data.x_train[indices], data.y_train[indices]
+        x, y = x.reshape(len(x), -1), y.reshape(len(y), -1)
         if x.shape[1] > 6 or y.shape[1] > 4:
             return lines
         for k, index in enumerate(indices[: room - 1]):
@@ -115,5 +92,5 @@ class NetworkPane(Pane):
         if offset is None or self.folded:
             return
         index = offset.y - self.FIRST_LAYER_ROW
-        if 0 <= index < len(self.session.dbg.scenario.layers):
+        if 0 <= index < len(self.session.dbg.layers):
             self.app.call_later(self.app.run_action, f"select_layer({index})")

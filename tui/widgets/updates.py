@@ -10,9 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from backprop_tui.core.maths.optimizers import rule_text, term_names
-from backprop_tui.core.records import UpdateRow
-from backprop_tui.core.run.update_table import UpdateArrays, top_indices, update_arrays
+from backprop_tui.core import UpdateArrays, UpdateRow, top_indices
 from rich.text import Text
 from textual.binding import Binding
 
@@ -66,7 +64,7 @@ class UpdatePane(Pane):
         for param in (s.kernel_name, s.bias_name):
             if param is None:
                 continue
-            result = update_arrays(s.dbg, param)
+            result = s.dbg.update_arrays(param)
             if result is not None:
                 kind, arrays = result
                 state = "pending" if kind == "pending" else f"applied in step {s.dbg.step_index}"
@@ -97,8 +95,7 @@ class UpdatePane(Pane):
 
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
-        spec = s.dbg.scenario.optimizer
-        rule = Text(fit(rule_text(spec), width), style="dim", no_wrap=True)
+        rule = Text(fit(s.dbg.update_rule, width), style="dim", no_wrap=True)
         state, sources = self._sources()
         if not sources:
             text = "The update appears once the backward pass is done (n: finish this step)."
@@ -121,7 +118,7 @@ class UpdatePane(Pane):
         title = f"{state} · {s.spec.name} · {count(total)} numbers · {order}"
         title += f" · rows {self.row_offset + 1}–{self.row_offset + len(rows)}"
         lines = [Text(fit(title, width), style="bold", no_wrap=True), rule]
-        return lines + self._table(rows, term_names(spec), width)
+        return lines + self._table(rows, s.dbg.term_names, width)
 
     def _in_order(self, sources: list[UpdateArrays], page: int) -> list[UpdateRow]:
         rows: list[UpdateRow] = []

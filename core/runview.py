@@ -1,0 +1,250 @@
+"""``RunView``: the one interface every kind of run satisfies, and what it hands out.
+
+Three kinds of run exist — a scenario run (:class:`~backprop_tui.core.Debugger`),
+a recorded trace played back (:class:`~backprop_tui.core.Replay`) and, later,
+the user's own PyTorch model — and the app draws all three through this
+protocol alone. What a kind of run cannot do is a capability flag the UI reads
+before offering the key (``can_train``, ``can_edit``, ``can_go_back``…); the
+method behind a missing capability raises :class:`~backprop_tui.core.NotPossible`
+with a sentence the UI can show. Nothing here is a stub that pretends.
+
+Everything a pane reads is already computed: records of the phases done so
+far, and the update table's arrays, made on the engine's thread when the
+backward pass finishes. Reading never takes the engine's work onto the UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .records import EpochStats, LogEntry, PhaseRecord, StepStats, UpdateArrays
+
+if TYPE_CHECKING:
+    from .run.gradcheck import GradCheckResult
+    from .spec.expression_tree import Expression
+    from .watch.breakpoints import BreakHit, Breakpoint, RunResult
+
+Granularity = Literal["phase", "layer", "batch", "epoch"]
+GRANULARITIES: tuple[Granularity, ...] = ("phase", "layer", "batch", "epoch")
+RunKind = Literal["scenario", "replay", "attached"]
+UpdateState = Literal["pending", "applied"]
+
+
+@dataclass(frozen=True, eq=False)
+class LayerView:
+    """One layer as the panes show it.
+
+    ``inputs`` and ``units`` are the sizes of the layer's weight matrix as the
+    gradient pane lays it out (rows × columns: a Dense kernel is inputs × units);
+    ``param_names`` are the keys of ``params`` and ``grads`` that belong to it,
+    the matrix-shaped one (``kernel``) first and its bias, if any, as ``bias``.
+    ``activation`` is None where the layer has no activation of its own.
+    """
+
+    name: str
+    kind: str
+    inputs: int
+    units: int
+    activation: str | None
+    param_names: tuple[str, ...]
+    kernel: str | None = None
+    bias: str | None = None
+    output_shape: tuple[int, ...] = ()
+
+    @property
+    def use_bias(self) -> bool:
+        return self.bias is not None
+
+    @property
+    def param_count(self) -> int:
+        """Numbers in the weight matrix and the bias, as the panes lay them out."""
+        return self.inputs * self.units + (self.units if self.use_bias else 0) if self.kernel else 0
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """Samples of the training data: their ids, inputs ``x`` (n, …) and targets ``y`` (n, …)."""
+
+    indices: NDArray[np.int64]
+    x: NDArray[Any]
+    y: NDArray[Any]
+
+
+@runtime_checkable
+class RunView(Protocol):
+    """A training run that can be read, and stepped as far as its kind allows."""
+
+    # ------------------------------------------------------------ what it is
+    @property
+    def kind(self) -> RunKind: ...
+    @property
+    def title(self) -> str:
+        """The scenario's name, the model's class, or the recorded scenario's name."""
+        ...
+
+    @property
+    def description(self) -> str: ...
+    @property
+    def where(self) -> str:
+        """Backend, device and dtype, e.g. ``numpy cpu float64``."""
+        ...
+
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+    @property
+    def layers(self) -> Sequence[LayerView]: ...
+    @property
+    def layer_names(self) -> list[str]: ...
+    @property
+    def loss_name(self) -> str: ...
+    @property
+    def fused_output(self) -> bool:
+        """True when the output activation and the loss are fused: dL/dz = (a − y)/B."""
+        ...
+
+    @property
+    def update_rule(self) -> str:
+        """The optimizer's rule as the code computes it, e.g. ``new = w − lr·g``."""
+        ...
+
+    @property
+    def term_names(self) -> tuple[str, ...]:
+        """The optimizer's own terms the update table shows, in order."""
+        ...
+
+    @property
+    def metric_names(self) -> tuple[str, ...]: ...
+
+    # --------------------------------------------------------- capabilities
+    @property
+    def can_train(self) -> bool:
+        """Stepping computes new steps (a replay only moves through recorded ones)."""
+        ...
+
+    @property
+    def can_edit(self) -> bool:
+        """Weights and breakpoints can be changed."""
+        ...
+
+    @property
+    def can_go_back(self) -> bool: ...
+    @property
+    def goes_back_exactly(self) -> bool:
+        """Going back and stepping again gives the same numbers bit for bit."""
+        ...
+
+    @property
+    def shows_phases(self) -> bool:
+        """The phases inside a step (activations, dL/dz) can be seen."""
+        ...
+
+    @property
+    def can_gradcheck(self) -> bool: ...
+
+    # -------------------------------------------------------------- counters
+    @property
+    def phase(self) -> str: ...
+    @property
+    def next_phase(self) -> str: ...
+    @property
+    def layer_index(self) -> int | None: ...
+    @property
+    def step_index(self) -> int: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def batch_in_epoch(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def total_steps(self) -> int: ...
+    @property
+    def total_epochs(self) -> int: ...
+    @property
+    def steps_per_epoch(self) -> int: ...
+    @property
+    def finished(self) -> bool: ...
+
+    # --------------------------------------------------------------- numbers
+    @property
+    def loss(self) -> float | None: ...
+    @property
+    def metrics(self) -> dict[str, float]: ...
+    @property
+    def params(self) -> dict[str, NDArray[Any]]: ...
+    @property
+    def grads(self) -> dict[str, NDArray[Any]]: ...
+    @property
+    def step_history(self) -> Sequence[StepStats]: ...
+    @property
+    def epoch_history(self) -> Sequence[EpochStats]: ...
+    @property
+    def log(self) -> Sequence[LogEntry]: ...
+    @property
+    def records(self) -> Sequence[PhaseRecord]: ...
+    @property
+    def last_record(self) -> PhaseRecord | None: ...
+    def record_of(self, phase: str, layer_index: int | None = None) -> PhaseRecord | None: ...
+    def layer_arrays(self, i: int) -> Mapping[str, NDArray[Any]]: ...
+    def update_arrays(self, param: str) -> tuple[UpdateState, UpdateArrays] | None:
+        """The pending (backward done) or applied update of ``param``, already computed."""
+        ...
+
+    def grad_norm(self, layer: str) -> float | None:
+        """‖dL/dθ‖ over ``layer``'s parameters for the last backward pass, as measured."""
+        ...
+
+    def recorded_step(self, what: Literal["params", "grads"]) -> int | None:
+        """The step whose ``params``/``grads`` are shown when they are older than the
+        current one (a replay keeps some steps only); None when they are current."""
+        ...
+
+    def next_batch(self) -> Batch | None:
+        """The samples the next input phase takes, when known (between steps)."""
+        ...
+
+    def batch(self, indices: NDArray[np.int64]) -> Batch | None:
+        """Training samples by id, when the run has its data."""
+        ...
+
+    @property
+    def breakpoints(self) -> Sequence[Breakpoint]: ...
+    @property
+    def oldest_reachable_step(self) -> int | None: ...
+    @property
+    def listeners(self) -> list[Callable[[RunView], None]]:
+        """Called after each phase and after going back (not while recomputing history)."""
+        ...
+
+    # --------------------------------------------------------------- actions
+    def step(self, granularity: Granularity = "phase") -> PhaseRecord: ...
+    def back(self) -> bool: ...
+    def run_until(
+        self,
+        expr: str | None = None,
+        max_steps: int | None = None,
+        on_step: Callable[[RunView], None] | None = None,
+    ) -> RunResult: ...
+    def hit_breakpoint(self, until: Expression | None = None) -> BreakHit | None: ...
+    def set_weight(self, param: str, index: tuple[int, ...], value: float) -> float: ...
+    def parse_expression(self, text: str) -> Expression: ...
+    def add_breakpoint(self, text: str) -> Breakpoint: ...
+    def remove_breakpoint(self, i: int) -> Breakpoint: ...
+    def toggle_breakpoint(self, i: int) -> bool: ...
+    def gradient_check(self, layer: str | None = None) -> GradCheckResult: ...
+
+
+__all__ = [
+    "GRANULARITIES",
+    "Batch",
+    "Granularity",
+    "LayerView",
+    "RunKind",
+    "RunView",
+    "UpdateState",
+]
