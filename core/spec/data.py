@@ -49,8 +49,8 @@ GENERATOR_KEYS: dict[str, tuple[str, ...]] = {
     "sine": ("n", "noise"),
     "glyphs": ("n", "noise", "size"),
 }
-# Drawing works on a dozen arrays of every pixel at once: 5·10⁷ pixels is about 5 GB
-# at the peak, and 63,775 glyphs of 28×28 (more than MNIST's 60,000 training images).
+# 5·10⁷ pixels are 400 MB of float64 (drawing, chunk by chunk, adds a few MB):
+# 63,775 glyphs of 28×28, more than MNIST's 60,000 training images.
 MAX_GLYPH_VALUES = 50_000_000
 CLASSIFICATION_LOSSES = (
     "binary_crossentropy",
