@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from backprop_tui.core.errors import BackendUnavailable, ExpressionError, ScenarioError
+from backprop_tui.core.safetext import visible
 from backprop_tui.core.traces.recording import TraceError
 
 if TYPE_CHECKING:
@@ -24,8 +25,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str) -> None:
-    """Print one line to stderr and exit with status 2."""
-    click.echo(f"backprop-tui: {message}", err=True)
+    """Print one line to stderr and exit with status 2.
+
+    Messages quote the user's files, which may hold control sequences: they are
+    made visible here too, whatever made the message.
+    """
+    click.echo(f"backprop-tui: {visible(message)}", err=True)
     sys.exit(2)
 
 
@@ -42,8 +47,13 @@ def user_errors(func: F) -> F:
             click.echo(
                 f"backprop-tui: bad breakpoint expression (column {err.column + 1}):", err=True
             )
-            click.echo(err.pointer(), err=True)
+            click.echo(visible(err.pointer(), newlines=True), err=True)
             sys.exit(2)
+        except MemoryError:
+            fail(
+                "ran out of memory; use a smaller data set or network, --dtype float32, "
+                "or a machine with more memory"
+            )
 
     return wrapper  # type: ignore[return-value]
 
@@ -123,6 +133,9 @@ def main() -> None:
     backprop-tui check SCENARIO    validate, summarize and run its expect: checks
     backprop-tui gradcheck SCENARIO  backprop against finite differences
     backprop-tui list              the bundled scenarios
+
+    Data files are read into memory up to 8 GB each (a zip-bomb .npz is
+    refused); set BACKPROP_TUI_MAX_DATA_MB to change the cap.
     """
     from backprop_tui.core.system.allocator import keep_freed_memory
 
@@ -199,7 +212,7 @@ def check(
 
     loaded = load_scenario(scenario, seed=seed)
     for line in summary_lines(loaded):
-        click.echo(line)
+        click.echo(visible(line))
     if no_expect or not loaded.expectations:
         return
     dbg = Debugger(loaded, backend=backend, device=device, dtype=dtype)
@@ -275,7 +288,11 @@ def run(
     total = dbg.total_steps if steps is None else steps
     recorder = _start_trace(dbg, save, trace_mb)
     with click.progressbar(
-        length=total, label=dbg.scenario.name, file=sys.stderr, show_pos=True, show_eta=True
+        length=total,
+        label=visible(dbg.scenario.name),
+        file=sys.stderr,
+        show_pos=True,
+        show_eta=True,
     ) as bar:
         outcome = dbg.run_until(until, max_steps=steps, on_step=lambda _: bar.update(1))
     stopped_by = outcome.stopped_by
@@ -287,6 +304,9 @@ def run(
     click.echo(f"steps {result['steps']}  epoch {result['epoch']}  loss {_num(result['loss'])}")
     for key, value in result.items():
         if key in ("steps", "epoch", "loss", "stopped_by", "warnings"):
+            continue
+        if key == "classes":
+            click.echo(f"classes {', '.join(value)}")
             continue
         click.echo(f"{key} {_num(value)}")
     click.echo(f"stopped by {stopped_by}")
@@ -350,6 +370,8 @@ def run_summary(dbg: Debugger, stopped_by: str) -> dict[str, Any]:
         val_loss, val_metrics = dbg.evaluate("validation")
         result["val_loss"] = val_loss
         result.update({f"val_{k}": v for k, v in (val_metrics or {}).items()})
+    if dbg.scenario.data.class_names is not None:
+        result["classes"] = list(dbg.scenario.data.class_names)  # the output units' names
     result["stopped_by"] = stopped_by
     result["warnings"] = [entry.text for entry in dbg.log if entry.level == "warning"]
     return result
@@ -423,7 +445,7 @@ def replay(trace: str, summary: bool, fps: float) -> None:
     replayed = Replay(trace)
     if summary:
         for line in replayed.summary_lines():
-            click.echo(line)
+            click.echo(visible(line))
         return
     from .app import make_app
 

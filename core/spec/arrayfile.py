@@ -33,7 +33,11 @@ BOMB_FLOOR = 256 * MB
 
 
 class ArrayFileError(Exception):
-    """An array file that cannot or may not be read; the message is one sentence, no file name."""
+    """An array file that cannot or may not be read; the message is one sentence."""
+
+
+class OverCap(ArrayFileError):
+    """The file is readable, but would take more memory than the cap allows."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ def check_file_size(path: Path, cap: Cap, what: str) -> int:
     """The file's size in bytes; an error if it is over the cap."""
     size = path.stat().st_size
     if size > cap.nbytes:
-        raise ArrayFileError(
+        raise OverCap(
             f"{what} is {human(size)}, over the {human(cap.nbytes)} cap on data read into "
             f"memory; {cap.how_to_raise()}"
         )
@@ -116,7 +120,7 @@ def _read(handle: IO[bytes], what: str, room: int, cap: Cap) -> NDArray[Any]:
     """Read one ``.npy`` stream whose data may take at most ``room`` bytes."""
     shape, dtype, fortran, nbytes = _header(handle, what)
     if nbytes > cap.nbytes:
-        raise ArrayFileError(
+        raise OverCap(
             f"{what} would take {human(nbytes)} in memory, over the {human(cap.nbytes)} cap "
             f"on data; {cap.how_to_raise()}"
         )
@@ -133,6 +137,7 @@ def _read(handle: IO[bytes], what: str, room: int, cap: Cap) -> NDArray[Any]:
         if not got:
             raise ArrayFileError(f"{what} is cut short (the file ends inside the array)")
         done += got
+    handle.read(64 * 1024)  # to the member's end, where zipfile checks its CRC
     return array
 
 
@@ -178,13 +183,13 @@ def load_npz(
                 label = f"{what}: {name}"
                 ratio = info.file_size / max(info.compress_size, 1)
                 if not cap.chosen and info.file_size > BOMB_FLOOR and ratio > BOMB_RATIO:
-                    raise ArrayFileError(
+                    raise OverCap(
                         f"{label} would inflate from {human(info.compress_size)} to "
                         f"{human(info.file_size)} ({ratio:.0f}× compressed, as a zip bomb is); "
                         f"if it is real data, {cap.how_to_raise()}"
                     )
                 if total > cap.nbytes:
-                    raise ArrayFileError(
+                    raise OverCap(
                         f"{label} would take the arrays to {human(total)} in memory, over the "
                         f"{human(cap.nbytes)} cap on data; {cap.how_to_raise()}"
                     )

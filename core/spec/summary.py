@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .scenario import Scenario
+from .types import Scenario
 
 
 def summary_lines(scenario: Scenario) -> list[str]:
@@ -24,6 +24,8 @@ def summary_lines(scenario: Scenario) -> list[str]:
     lines.append(
         f"data      {data.source}: {len(data.x_train)} training, {len(data.x_val)} validation samples"
     )
+    if data.class_names is not None:
+        lines.append(f"classes   {', '.join(data.class_names)} (ids 0–{len(data.class_names) - 1})")
     opt = scenario.optimizer
     options = ", ".join(f"{k}={v}" for k, v in opt.options.items())
     lines.append(f"loss      {scenario.loss}")

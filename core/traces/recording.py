@@ -25,13 +25,15 @@ import json
 import os
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from ..safetext import clip, visible_tree
+from ..spec.arrayfile import ArrayFileError, OverCap, data_cap, load_npz, npz_members
 
 if TYPE_CHECKING:
     from ..run.debugger import Debugger, LogEntry
@@ -148,41 +150,56 @@ def _sync_folder(directory: Path) -> None:
 
 # ------------------------------------------------------------------------ loading
 def load_trace(path: str | os.PathLike[str]) -> Trace:
-    """Read a trace written by :func:`save_trace`; a damaged or foreign file is a TraceError."""
+    """Read a trace written by :func:`save_trace`; a damaged or foreign file is a TraceError.
+
+    Every array's size is checked against the data cap (``BACKPROP_TUI_MAX_DATA_MB``)
+    from the zip directory before it is read, and every text in the header and
+    the log has its control characters made visible: a trace comes from another
+    machine, and may come from someone else.
+    """
     name = str(path)
-    magic = b""
+    file = Path(path)
     try:
-        with open(path, "rb") as handle:
-            magic = handle.read(len(ZIP_MAGIC))
-        loaded = np.load(path, allow_pickle=False)
+        with open(file, "rb") as handle:
+            magic = handle.read(6)
     except FileNotFoundError:
         raise TraceError("no such file; record one with backprop-tui run --save", name) from None
     except IsADirectoryError:
         raise TraceError("is a folder, not a trace file", name) from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-        if magic == ZIP_MAGIC:
-            raise TraceError(
-                "is damaged (the archive is cut short or corrupted); record it again", name
-            ) from None
-        raise TraceError("is not a backprop-tui trace (not an .npz archive)", name) from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
+    except OSError as err:
+        raise TraceError(f"cannot be read ({err.strerror or err})", name) from None
+    if magic.startswith(b"\x93NUMPY"):
         raise TraceError("is a single NumPy array, not a backprop-tui trace", name)
-    with loaded:
-        if "header" not in loaded.files:
+    if not magic.startswith(ZIP_MAGIC):
+        raise TraceError("is not a backprop-tui trace (not an .npz archive)", name)
+    try:
+        members = npz_members(file, name)
+        if "header" not in members:
             raise TraceError(
                 "is an .npz archive but not a backprop-tui trace (it has no header)", name
             )
-        try:
-            arrays = {key: loaded[key] for key in loaded.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
-            raise TraceError(f"is damaged ({err}); record it again", name) from None
+        arrays = load_npz(file, name, cap=data_cap())
+    except OverCap as err:
+        raise TraceError(_unprefixed(str(err), name), name) from None
+    except ArrayFileError as err:
+        detail = _unprefixed(str(err), name)
+        if "not a readable .npz archive" in detail:
+            detail = "the archive is cut short or corrupted"
+        raise TraceError(f"is damaged ({detail}); record it again", name) from None
     header = _header(arrays.pop("header"), name)
     try:
         return _assemble(header, arrays, name)
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise TraceError(
-            f"is damaged (inconsistent contents: {err}); record it again", name
+            f"is damaged (inconsistent contents: {clip(str(err), 80)}); record it again", name
         ) from None
+
+
+def _unprefixed(message: str, name: str) -> str:
+    for prefix in (f"{name}: ", f"{name} "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
 
 
 def _header(raw: NDArray[Any], name: str) -> dict[str, Any]:
@@ -205,10 +222,92 @@ def _header(raw: NDArray[Any], name: str) -> dict[str, Any]:
             f"up to {VERSION}); upgrade backprop-tui to open it",
             name,
         )
-    return header
+    safe = visible_tree(header)
+    assert isinstance(safe, dict)
+    return safe
+
+
+def _expect(value: object, kind: type | tuple[type, ...], what: str) -> Any:
+    """``value`` if it is of ``kind`` (a bool is no number here), else a ValueError naming it."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        raise ValueError(f"{what} is {type(value).__name__}")
+    if not isinstance(value, kinds):
+        raise ValueError(f"{what} is {type(value).__name__}")
+    return value
+
+
+def _check_metadata(header: dict[str, Any]) -> None:
+    """Every field a replay reads exists with its type, so a replay never trips on one."""
+    meta = _expect(header.get("scenario"), dict, "scenario")
+    for key in ("name", "description", "loss"):
+        _expect(meta.get(key), str, f"scenario.{key}")
+    for key in ("seed", "inputs", "steps_per_epoch", "train_samples", "validation_samples"):
+        _expect(meta.get(key), int, f"scenario.{key}")
+    layers = _expect(meta.get("layers"), list, "scenario.layers")
+    if not layers:
+        raise ValueError("scenario.layers is empty")
+    for i, layer in enumerate(layers):
+        _expect(layer, dict, f"scenario.layers[{i}]")
+        for key in ("name", "type", "activation"):
+            _expect(layer.get(key), str, f"scenario.layers[{i}].{key}")
+        for key in ("inputs", "units"):
+            _expect(layer.get(key), int, f"scenario.layers[{i}].{key}")
+        _expect(layer.get("use_bias"), bool, f"scenario.layers[{i}].use_bias")
+        for key in ("kernel_initializer", "bias_initializer"):
+            init = _expect(layer.get(key), dict, f"scenario.layers[{i}].{key}")
+            _expect(init.get("name"), str, f"scenario.layers[{i}].{key}.name")
+            _expect(init.get("options", {}), dict, f"scenario.layers[{i}].{key}.options")
+            if set(init) - {"name", "options"}:
+                raise ValueError(f"scenario.layers[{i}].{key} has unknown keys")
+    optimizer = _expect(meta.get("optimizer"), dict, "scenario.optimizer")
+    _expect(optimizer.get("name"), str, "scenario.optimizer.name")
+    _expect(optimizer.get("options"), dict, "scenario.optimizer.options")
+    for key in ("metrics", "breakpoints"):
+        for item in _expect(meta.get(key, []), list, f"scenario.{key}"):
+            _expect(item, str, f"scenario.{key}[]")
+    training = _expect(meta.get("training"), dict, "scenario.training")
+    if set(training) - {"epochs", "batch_size", "shuffle"}:
+        raise ValueError("scenario.training has unknown keys")
+    _expect(meta.get("diagnostics", {}), dict, "scenario.diagnostics")
+    for key in ("class_names", "path"):
+        if meta.get(key) is not None:
+            _expect(meta[key], (list, str), f"scenario.{key}")
+    backend = _expect(header.get("backend"), dict, "backend")
+    for key in ("name", "device", "dtype"):
+        _expect(backend.get(key), str, f"backend.{key}")
+    for key in ("start_step", "steps"):
+        if _expect(header.get(key), int, key) < 0:
+            raise ValueError(f"{key} is negative")
+    _expect(header.get("params_every", 0), int, "params_every")
+    for key in ("created", "stopped"):
+        if header.get(key) is not None:
+            _expect(header[key], str, key)
+    for item in _expect(header.get("param_names"), list, "param_names"):
+        _expect(item, str, "param_names[]")
+    _expect(header.get("param_shapes"), dict, "param_shapes")
+
+
+LOG_LEVELS = ("info", "warning", "error", "break")
+
+
+def _check_log(log: object) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = _expect(log, list, "the log")
+    for i, item in enumerate(entries):
+        _expect(item, dict, f"log[{i}]")
+        _expect(item.get("step"), int, f"log[{i}].step")
+        _expect(item.get("position", 0), int, f"log[{i}].position")
+        if item.get("level") not in LOG_LEVELS:
+            raise ValueError(f"log[{i}].level is not one of {', '.join(LOG_LEVELS)}")
+        _expect(item.get("text"), str, f"log[{i}].text")
+        _expect(item.get("kind", "event"), str, f"log[{i}].kind")
+        if item.get("layer") is not None:
+            _expect(item["layer"], str, f"log[{i}].layer")
+    return entries
 
 
 def _assemble(header: dict[str, Any], arrays: dict[str, NDArray[Any]], name: str) -> Trace:
+    _check_metadata(header)
     names = [str(n) for n in header["param_names"]]
     metric_names = [str(m) for m in header["scenario"]["metrics"]]
     steps = int(header["steps"])
@@ -216,12 +315,16 @@ def _assemble(header: dict[str, Any], arrays: dict[str, NDArray[Any]], name: str
 
     def vector(key: str, dtype: type[np.generic], length: int) -> NDArray[Any]:
         array = np.asarray(arrays[key])
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{key} holds {array.dtype}, not numbers")
         if array.shape != (length,):
             raise ValueError(f"{key} has shape {array.shape}, expected ({length},)")
         return array.astype(dtype)
 
     loss = vector("step/loss", np.float64, steps)
-    grad_norm = np.asarray(arrays["step/grad_norm"], dtype=np.float64)
+    grad_norm = np.asarray(arrays["step/grad_norm"])
+    if grad_norm.dtype.kind != "f":
+        raise ValueError(f"step/grad_norm holds {grad_norm.dtype}, not numbers")
     if grad_norm.shape != (steps, len(names)):
         raise ValueError(f"step/grad_norm has shape {grad_norm.shape}")
     count = len(np.asarray(arrays["epoch/end"]))
@@ -237,11 +340,11 @@ def _assemble(header: dict[str, Any], arrays: dict[str, NDArray[Any]], name: str
             array = arrays[f"{kind}/{n}"]
             if array.shape != (len(at), *shapes[n]):
                 raise ValueError(f"{kind}/{n} has shape {array.shape}")
+            if array.dtype.kind != "f":
+                raise ValueError(f"{kind}/{n} holds {array.dtype}, not floating-point numbers")
             values[n] = array
         stored[kind] = (at, values)
-    log = header.get("log", [])
-    if not isinstance(log, list) or not all(isinstance(item, dict) for item in log):
-        raise ValueError("the log is not a list of entries")
+    log = _check_log(header.get("log", []))
     return Trace(
         header={k: v for k, v in header.items() if k != "log"},
         loss=loss,
@@ -290,6 +393,7 @@ def scenario_metadata(dbg: Debugger) -> dict[str, Any]:
         "validation_samples": len(s.data.x_val),
         "breakpoints": list(s.breakpoints),
         "diagnostics": dict(s.diagnostics),
+        "class_names": None if s.data.class_names is None else list(s.data.class_names),
     }
 
 

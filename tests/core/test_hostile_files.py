@@ -1,0 +1,218 @@
+"""Files from others never reach the terminal as control sequences, nor exhaust memory.
+
+A scenario's YAML double-quoted strings carry ESC and BEL; a trace's header and
+log are JSON that anyone can edit. Whatever text comes from them is shown with
+its control characters made visible, by every command.
+"""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from backprop_tui.core import load_scenario
+from backprop_tui.core.safetext import clip, is_visible, quote, visible
+from backprop_tui.core.spec.arrayfile import MB
+from backprop_tui.core.traces.recording import TraceError, load_trace
+from backprop_tui.tui.cli import main
+from click.testing import CliRunner, Result
+
+# OSC 2 sets the terminal's title, OSC 52 writes its clipboard, CSI 2J clears the screen.
+NAME = r"x\e]2;PWNED\a\e]52;c;cHduZWQ=\aor"
+DESCRIPTION = r"Looks harmless.\e[2J\e[31m Then red.\x9b1m \u202e"
+SCENARIO = f"""name: "{NAME}"
+description: "{DESCRIPTION}"
+seed: 0
+data:
+  file: birds.csv
+  target: "kind"
+model:
+  inputs: 2
+  layers:
+    - {{name: hidden, units: 4, activation: tanh}}
+    - {{name: out, units: 3, activation: softmax}}
+loss: sparse_categorical_crossentropy
+optimizer: {{name: sgd, learning_rate: 0.5}}
+metrics: [accuracy]
+training: {{epochs: 2, batch_size: 4}}
+"""
+BIRDS = (
+    "a,b,kind\n0,0,robin\n0,1,\x1b]2;wren\x07\n1,0,crow\n1,1,robin\n0.5,0.5,crow\n0.2,0.9,robin\n"
+)
+CONTROL = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+def _files(folder: Path) -> Path:
+    (folder / "birds.csv").write_text(BIRDS)
+    path = folder / "hostile.yaml"
+    path.write_text(SCENARIO)
+    return path
+
+
+def _clean(result: Result) -> None:
+    for stream in (result.stdout, result.stderr):
+        for char in CONTROL:
+            assert char not in stream, f"{char!r} reached the terminal: {stream[:300]!r}"
+
+
+def _invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+# ------------------------------------------------------------------------ safetext
+def test_control_characters_are_made_visible() -> None:
+    assert visible("a\x1b]2;t\x07b") == "a␛]2;t␇b"
+    assert visible("tab\tand\nline") == "tab␉and␊line"
+    assert visible("one\ntwo", newlines=True) == "one\ntwo"
+    assert visible("\x7f\x9b\u202e") == "␡\\x9b\\u202e"
+    assert visible("plain ünïcode → ok") == "plain ünïcode → ok"
+    assert is_visible(visible("\x00\x1f\x85"))
+    assert quote("x" * 100) == "'" + "x" * 40 + "…'"
+    assert quote("\x1b") == "'␛'" and quote(3) == "3"
+    assert clip("\x1b" * 100, 5) == "␛␛␛␛␛…"
+
+
+# ------------------------------------------------------------------------ scenarios
+def test_loading_makes_every_text_visible(tmp_path: Path) -> None:
+    scenario = load_scenario(_files(tmp_path))
+    assert scenario.name == "x␛]2;PWNED␇␛]52;c;cHduZWQ=␇or"
+    assert scenario.description.startswith("Looks harmless.␛[2J␛[31m Then red.")
+    assert scenario.data.class_names == ("␛]2;wren␇", "crow", "robin")  # sorted as written
+    for text in (scenario.name, scenario.description, *scenario.data.class_names):
+        assert is_visible(text)
+
+
+def test_every_command_keeps_control_sequences_off_the_terminal(tmp_path: Path) -> None:
+    path = str(_files(tmp_path))
+    trace = str(tmp_path / "run.npz")
+    checked = _invoke("check", path)
+    assert checked.exit_code == 0 and "PWNED" in checked.stdout
+    assert "classes   ␛]2;wren␇, crow, robin (ids 0–2)" in checked.stdout
+    ran = _invoke("run", path, "--steps", "3", "--save", trace)
+    assert ran.exit_code == 0 and "x␛]2;PWNED" in ran.stderr  # the progress line
+    assert "classes ␛]2;wren␇, crow, robin" in ran.stdout
+    as_json = _invoke("run", path, "--steps", "3", "--json")
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.stdout)["classes"] == ["␛]2;wren␇", "crow", "robin"]
+    summary = _invoke("replay", trace, "--summary")
+    assert summary.exit_code == 0 and "PWNED" in summary.stdout
+    listed = _invoke("gradcheck", path)
+    for result in (checked, ran, as_json, summary, listed):
+        _clean(result)
+
+
+def test_errors_quoting_the_file_keep_control_sequences_off_the_terminal(tmp_path: Path) -> None:
+    _files(tmp_path)
+    bad = tmp_path / "bad.yaml"
+    cases = [
+        SCENARIO.replace("seed: 0", '"\\e]2;key\\a": 0'),  # an unknown key
+        SCENARIO.replace("units: 4,", 'units: "\\e[2J",'),  # a value of the wrong type
+        SCENARIO.replace("activation: tanh", 'activation: "\\e]52;c;x\\a"'),
+        SCENARIO.replace('"kind"', '"\\e[31mkind"'),  # a column not in the file
+        SCENARIO.replace("name: hidden", 'name: "h\\e[2J"'),  # a layer name
+        SCENARIO.replace("seed: 0", "seed: 0\nbreakpoints: ['loss < 1 \\e]2;x\\a']"),
+        SCENARIO.replace("seed: 0", "seed: 0\n\x1b]2;raw\x07"),  # raw, not escaped
+        SCENARIO.replace("birds.csv", "\\e]2;file\\a.csv"),
+    ]
+    for text in cases:
+        bad.write_text(text)
+        result = _invoke("check", str(bad))
+        assert result.exit_code == 2, result.stdout + result.stderr
+        assert result.stderr.startswith("backprop-tui: ") and result.stderr.count("\n") == 1
+        assert "Traceback" not in result.stderr
+        _clean(result)
+    (tmp_path / "birds.csv").write_text("a,b,kind\n0,\x1b]2;cell\x07,robin\n")
+    result = _invoke("check", str(tmp_path / "hostile.yaml"))
+    assert result.exit_code == 2 and "␛]2;cell␇" in result.stderr
+    _clean(result)
+
+
+# ------------------------------------------------------------------------ traces
+def _rewrite(path: Path, change: Any) -> None:
+    with np.load(path) as loaded:
+        arrays = {k: loaded[k] for k in loaded.files}
+    header = json.loads(arrays["header"].tobytes())
+    change(header)
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+def _recorded(folder: Path) -> Path:
+    trace = folder / "run.npz"
+    result = _invoke("run", "xor", "--steps", "5", "--save", str(trace))
+    assert result.exit_code == 0
+    return trace
+
+
+def test_a_trace_edited_to_hold_control_sequences_shows_them_visible(tmp_path: Path) -> None:
+    trace = _recorded(tmp_path)
+
+    def poison(header: dict[str, Any]) -> None:
+        header["scenario"]["name"] = "\x1b]2;PWNED\x07"
+        header["scenario"]["description"] = "\x1b[2J"
+        header["backend"]["device"] = "cpu\x1b]52;c;eA==\x07"
+        header["stopped"] = "\x1b[31mstopped"
+        header["log"] = [
+            {"position": 1, "step": 1, "level": "warning", "text": "\x1b]2;log\x07", "kind": "x"}
+        ]
+
+    _rewrite(trace, poison)
+    loaded = load_trace(trace)
+    assert loaded.header["scenario"]["name"] == "␛]2;PWNED␇"
+    assert loaded.log[0]["text"] == "␛]2;log␇"
+    result = _invoke("replay", str(trace), "--summary")
+    assert result.exit_code == 0 and "␛]2;PWNED␇" in result.stdout
+    _clean(result)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda h: h["scenario"].update(layers="dense"), "scenario.layers is str"),
+        (lambda h: h["scenario"]["layers"][0].update(units="4"), "units is str"),
+        (lambda h: h["scenario"].update(name=None), "scenario.name is NoneType"),
+        (lambda h: h["backend"].pop("dtype"), "backend.dtype"),
+        (lambda h: h.update(log=[{"step": 1, "level": "shout", "text": "x"}]), "level"),
+        (lambda h: h.update(log=[{"level": "info", "text": "x"}]), "log[0].step"),
+    ],
+)
+def test_a_trace_with_a_malformed_header_is_refused_in_one_line(
+    tmp_path: Path, change: Any, says: str
+) -> None:
+    trace = _recorded(tmp_path)
+    _rewrite(trace, change)
+    with pytest.raises(TraceError, match="inconsistent contents") as caught:
+        load_trace(trace)
+    assert says in str(caught.value)
+    result = _invoke("replay", str(trace), "--summary")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+
+
+def test_a_zip_bomb_trace_is_refused_before_it_inflates(tmp_path: Path) -> None:
+    trace = _recorded(tmp_path)
+    with (
+        zipfile.ZipFile(trace, "a", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("params/huge.npy", "w", force_zip64=True) as member,
+    ):
+        header = {"descr": "<f8", "fortran_order": False, "shape": (64 * MB,)}
+        np.lib.format.write_array_header_1_0(member, header)
+        chunk = bytes(MB)
+        for _ in range(512):
+            member.write(chunk)
+    assert trace.stat().st_size < 2 * MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(TraceError, match="zip bomb") as caught:
+            load_trace(trace)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * MB
+    assert "BACKPROP_TUI_MAX_DATA_MB" in str(caught.value)
+    result = _invoke("replay", str(trace), "--summary")
+    assert result.exit_code == 2 and "zip bomb" in result.stderr
