@@ -27,21 +27,23 @@ def test_a_small_machine_gets_one_thread_whatever_its_load(cores: int, load: flo
     assert choose_threads(cores, load).threads == 1
 
 
-def test_a_big_idle_machine_leaves_a_core_to_the_ui_and_stops_at_the_cap() -> None:
-    assert choose_threads(6, 0.0).threads == 5
-    assert choose_threads(6, None).threads == 5  # no load average: taken as idle
-    assert choose_threads(MAX_THREADS + 1, 0.2).threads == MAX_THREADS
+def test_a_big_idle_machine_leaves_a_core_to_the_ui_and_half_the_rest_free() -> None:
+    assert choose_threads(SMALL_MACHINE + 1, 0.0).threads == 2  # (5 - 1) // 2
+    assert choose_threads(6, 0.0).threads == 2
+    assert choose_threads(6, None).threads == 2  # no load average: taken as idle
+    assert choose_threads(16, 0.2).threads == 7
+    assert choose_threads(2 * MAX_THREADS + 1, 0.0).threads == MAX_THREADS
     assert choose_threads(64, 0.0).threads == MAX_THREADS
 
 
 def test_each_busy_process_in_the_load_takes_a_core() -> None:
-    assert choose_threads(8, 0.0).threads == 7
-    assert choose_threads(8, 1.0).threads == 6
-    assert choose_threads(8, 2.6).threads == 4
-    assert choose_threads(8, 7.0).threads == 1
-    assert choose_threads(8, 40.0).threads == 1  # never none
-    assert "busy" in choose_threads(8, 2.0).reason
-    assert "busy" not in choose_threads(8, 0.2).reason
+    assert choose_threads(16, 0.0).threads == 7
+    assert choose_threads(16, 1.0).threads == 7  # 14 // 2
+    assert choose_threads(16, 2.6).threads == 6  # 12 // 2
+    assert choose_threads(16, 13.0).threads == 1
+    assert choose_threads(16, 40.0).threads == 1  # never none
+    assert "busy" in choose_threads(16, 2.0).reason
+    assert "busy" not in choose_threads(16, 0.2).reason
 
 
 def test_an_override_wins_on_any_machine() -> None:
