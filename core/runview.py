@@ -75,6 +75,78 @@ class Batch:
     y: NDArray[Any]
 
 
+MapKind = Literal["classes", "value"]
+MAX_MAP_POINTS = 4096  # grid points of one input map: one batched forward pass stays cheap
+
+
+@dataclass(frozen=True, eq=False)
+class PlanePoints:
+    """Samples drawn on the input plane: ids (n,), coordinates ``xy`` (n, 2) and
+    ``labels`` (n,): the class id of each sample for a classifier, else its target."""
+
+    ids: NDArray[np.int64]
+    xy: NDArray[np.float64]
+    labels: NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class InputMap:
+    """One layer's output over a grid of a two-input network's input plane.
+
+    ``values`` (rows, cols, units): the layer's activations at the grid's cell
+    centres, row 0 at the top (the largest second input), column 0 at the left
+    (the smallest first input). ``x_range`` gives the first input at the grid's
+    left and right edges, ``y_range`` the second at its bottom and top edges.
+
+    ``kind`` says how to read it: ``"classes"`` — each point's class is the
+    argmax over the units (a softmax output); ``"value"`` — each unit is a map
+    of its own, coloured on ``value_range`` about ``value_mid`` (a one-unit
+    sigmoid output of a binary classifier has ``classes == 2`` and its
+    boundary at ``value_mid`` = 0.5). ``classes`` is 0 for regression.
+    """
+
+    step_index: int
+    layer_index: int
+    layer_name: str
+    activation: str
+    kind: MapKind
+    values: NDArray[np.float64]
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+    value_range: tuple[float, float]
+    value_mid: float
+    classes: int
+    class_names: tuple[str, ...]
+    train: PlanePoints
+    validation: PlanePoints
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) of the grid."""
+        return int(self.values.shape[0]), int(self.values.shape[1])
+
+    @property
+    def units(self) -> int:
+        return int(self.values.shape[2])
+
+    def cell_centres(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The first input of each column (cols,) and the second of each row (rows,), top first."""
+        rows, cols = self.shape
+        (x_lo, x_hi), (y_lo, y_hi) = self.x_range, self.y_range
+        xs = x_lo + (np.arange(cols) + 0.5) * (x_hi - x_lo) / cols
+        ys = y_hi - (np.arange(rows) + 0.5) * (y_hi - y_lo) / rows
+        return xs, ys
+
+    def predicted_classes(self) -> NDArray[np.int64] | None:
+        """The class at each grid point (rows, cols), or None for a regression."""
+        found: NDArray[np.int64] | None = None
+        if self.kind == "classes":
+            found = np.argmax(self.values, axis=2).astype(np.int64)
+        elif self.classes == 2 and self.units == 1:
+            found = (self.values[:, :, 0] >= self.value_mid).astype(np.int64)
+        return found
+
+
 @runtime_checkable
 class RunView(Protocol):
     """A training run that can be read, and stepped as far as its kind allows."""
@@ -213,6 +285,19 @@ class RunView(Protocol):
         ...
 
     @property
+    def no_input_map(self) -> str | None:
+        """Why :meth:`input_map` gives nothing here, as a sentence; None when it gives maps."""
+        ...
+
+    def input_map(self, cols: int, rows: int, layer: int | None = None) -> InputMap | None:
+        """Layer ``layer``'s output (default: the network's) over a ``rows``×``cols`` grid of
+        the input plane, for the weights now held: one batched forward pass, done by the
+        caller's thread (call it off the UI thread, holding the engine's lock). At most
+        :data:`MAX_MAP_POINTS` points (a bigger grid is scaled down); None where
+        :attr:`no_input_map` says why."""
+        ...
+
+    @property
     def breakpoints(self) -> Sequence[Breakpoint]: ...
     @property
     def oldest_reachable_step(self) -> int | None: ...
@@ -241,9 +326,13 @@ class RunView(Protocol):
 
 __all__ = [
     "GRANULARITIES",
+    "MAX_MAP_POINTS",
     "Batch",
     "Granularity",
+    "InputMap",
     "LayerView",
+    "MapKind",
+    "PlanePoints",
     "RunKind",
     "RunView",
     "UpdateState",

@@ -17,13 +17,23 @@ from numpy.typing import NDArray
 from ..backends import Backend, make_backend
 from ..maths import initializers, losses, optimizers
 from ..records import EpochStats, LogEntry, PhaseRecord, StepStats, UpdateArrays, UpdateRow
-from ..runview import GRANULARITIES, Batch, Granularity, LayerView, RunKind, RunView, UpdateState
+from ..runview import (
+    GRANULARITIES,
+    Batch,
+    Granularity,
+    InputMap,
+    LayerView,
+    RunKind,
+    RunView,
+    UpdateState,
+)
 from ..spec.expressions import Expression, Vocabulary, parse
 from ..spec.scenario import LayerSpec, Scenario
 from ..watch.breakpoints import BreakHit, Breakpoint, RunResult
 from ..watch.breakpoints import run_until as run_until_hit
 from ..watch.stats import StepStatistics
 from ..watch.watcher import Watch
+from .boundary import InputMaps, needs_two_inputs
 from .gradcheck import GradCheckResult, gradient_check
 from .history import History
 from .loop import TrainingLoop, epoch_order
@@ -112,6 +122,7 @@ class Debugger:
         self.watch = Watch(scenario.diagnostics, self.parse_expression, scenario.breakpoints)
         self._layers = tuple(layer_view(layer) for layer in scenario.layers)
         self._listeners: list[Callable[[RunView], None]] = []
+        self._maps: InputMaps | None = None  # made when first asked for: it reads the data
 
     # ---------------------------------------------------------- what it is
     @property
@@ -304,6 +315,26 @@ class Debugger:
     def batch(self, indices: NDArray[np.int64]) -> Batch | None:
         data = self.scenario.data
         return Batch(indices, data.x_train[indices], data.y_train[indices])
+
+    @property
+    def no_input_map(self) -> str | None:
+        return needs_two_inputs(self.scenario)
+
+    def input_map(self, cols: int, rows: int, layer: int | None = None) -> InputMap | None:
+        """The map of the weights held now, cached until they change (see RunView)."""
+        if self.no_input_map is not None:
+            return None
+        if self._maps is None:
+            self._maps = InputMaps(self.scenario)
+        backend = self.backend
+        return self._maps.get(
+            self.step_index, backend.params, backend.predict, backend.params_host, cols, rows, layer
+        )
+
+    @property
+    def maps_computed(self) -> int:
+        """How many grids went through the network so far (each map computed once)."""
+        return self._maps.computed if self._maps is not None else 0
 
     @property
     def breakpoints(self) -> list[Breakpoint]:

@@ -157,7 +157,7 @@ def npz_members(path: Path, what: str) -> list[str]:
     try:
         with zipfile.ZipFile(path) as archive:
             return [info.filename.removesuffix(".npy") for info in archive.infolist()]
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         raise ArrayFileError(f"{what} is not a readable .npz archive") from None
 
 

@@ -315,8 +315,8 @@ def _assemble(header: dict[str, Any], arrays: dict[str, NDArray[Any]], name: str
 
     def vector(key: str, dtype: type[np.generic], length: int) -> NDArray[Any]:
         array = np.asarray(arrays[key])
-        if array.dtype.kind not in "biuf":
-            raise ValueError(f"{key} holds {array.dtype}, not numbers")
+        if array.dtype.kind not in ("iu" if dtype is np.int64 else "iuf"):
+            raise ValueError(f"{key} holds {array.dtype}, not the numbers it should")
         if array.shape != (length,):
             raise ValueError(f"{key} has shape {array.shape}, expected ({length},)")
         return array.astype(dtype)
@@ -332,7 +332,10 @@ def _assemble(header: dict[str, Any], arrays: dict[str, NDArray[Any]], name: str
     shapes = {n: tuple(int(d) for d in header["param_shapes"][n]) for n in names}
     stored: dict[str, tuple[NDArray[np.int64], dict[str, F64]]] = {}
     for kind, at_key in (("params", "param_steps"), ("grads", "grad_steps")):
-        at = np.asarray(arrays[at_key]).astype(np.int64)
+        at = np.asarray(arrays[at_key])
+        if at.dtype.kind not in "iu":
+            raise ValueError(f"{at_key} holds {at.dtype}, not whole numbers")
+        at = at.astype(np.int64)
         if at.ndim != 1 or np.any(np.diff(at) <= 0) or np.any((at < start) | (at > start + steps)):
             raise ValueError(f"{at_key} are not increasing steps of the recording")
         values: dict[str, F64] = {}

@@ -23,9 +23,10 @@ from numpy.typing import NDArray
 from ..errors import NotPossible
 from ..maths import losses, optimizers
 from ..records import EpochStats, LogEntry, PhaseRecord, StepStats, UpdateArrays
+from ..run.boundary import needs_two_inputs
 from ..run.debugger import layer_view
 from ..run.gradcheck import GradCheckResult
-from ..runview import Batch, Granularity, LayerView, RunKind, RunView, UpdateState
+from ..runview import Batch, Granularity, InputMap, LayerView, RunKind, RunView, UpdateState
 from ..spec.data import Dataset
 from ..spec.expression_tree import Expression
 from ..spec.scenario import InitSpec, LayerSpec, OptimizerSpec, Scenario, TrainingSpec
@@ -300,6 +301,18 @@ class Replay:
         return None  # the data stays where it was recorded
 
     def batch(self, indices: NDArray[np.int64]) -> Batch | None:
+        return None
+
+    @property
+    def no_input_map(self) -> str | None:
+        # The plane's range and its points are the data's, and the data stays where
+        # the run was recorded.
+        return needs_two_inputs(self.scenario) or (
+            "A recording keeps weights, not the training data, so it has no input plane "
+            "to draw the decision boundary on: open the scenario itself to see it."
+        )
+
+    def input_map(self, cols: int, rows: int, layer: int | None = None) -> InputMap | None:
         return None
 
     @property
