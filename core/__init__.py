@@ -10,7 +10,17 @@ from .records import EpochStats, LogEntry, PhaseRecord, StepStats, UpdateArrays,
 from .run.debugger import Debugger
 from .run.gradcheck import GradCheckResult, gradient_check
 from .run.update_table import top_indices
-from .runview import GRANULARITIES, Batch, Granularity, LayerView, RunKind, RunView
+from .runview import (
+    GRANULARITIES,
+    MAX_MAP_POINTS,
+    Batch,
+    Granularity,
+    InputMap,
+    LayerView,
+    PlanePoints,
+    RunKind,
+    RunView,
+)
 from .spec.scenario import Scenario, bundled_dir, load_scenario
 from .traces.recording import TraceError, TraceRecorder, load_trace
 from .traces.replay import Replay
@@ -18,6 +28,7 @@ from .watch.breakpoints import BreakHit, Breakpoint, RunResult
 
 __all__ = [
     "GRANULARITIES",
+    "MAX_MAP_POINTS",
     "BackendUnavailable",
     "Batch",
     "BreakHit",
@@ -27,10 +38,12 @@ __all__ = [
     "ExpressionError",
     "GradCheckResult",
     "Granularity",
+    "InputMap",
     "LayerView",
     "LogEntry",
     "NotPossible",
     "PhaseRecord",
+    "PlanePoints",
     "Replay",
     "RunKind",
     "RunResult",
