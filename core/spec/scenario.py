@@ -18,7 +18,7 @@ from .expressions import Vocabulary
 from .expressions import parse as parse_expression
 from .reader import Reader
 from .types import Dataset, InitSpec, LayerSpec, OptimizerSpec, Scenario, TrainingSpec
-from .yamlio import Located, load_yaml
+from .yamlio import MAX_BYTES, Located, load_yaml
 
 __all__ = [
     "Dataset",
@@ -329,13 +329,20 @@ def bundled_dir() -> Path:
 def resolve(name_or_path: str | Path) -> Path:
     """A path as given, or the bundled scenario of that name (``xor`` → xor.yaml)."""
     path = Path(name_or_path)
-    if path.exists():
+    if _exists(path):
         return path
     if path.suffix == "" and len(path.parts) == 1:
         bundled = bundled_dir() / f"{path.name}.yaml"
-        if bundled.exists():
+        if _exists(bundled):
             return bundled
     return path
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long for the system, say
+        return False
 
 
 def load_scenario(name_or_path: str | Path, seed: int | None = None) -> Scenario:
@@ -344,8 +351,8 @@ def load_scenario(name_or_path: str | Path, seed: int | None = None) -> Scenario
     ``seed`` overrides the scenario's own seed.
     """
     path = resolve(name_or_path)
-    shown = str(name_or_path)
-    if not path.exists():
+    shown = visible(str(name_or_path))
+    if not _exists(path):
         names = ", ".join(sorted(p.stem for p in bundled_dir().glob("*.yaml")))
         raise ScenarioError(
             f"no such file or bundled scenario; give a path to a .yaml file or one of: {names}",
@@ -354,11 +361,18 @@ def load_scenario(name_or_path: str | Path, seed: int | None = None) -> Scenario
     if path.is_dir():
         raise ScenarioError("this is a folder; give the path of a .yaml scenario file", file=shown)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)  # /dev/zero, or a data file named by mistake
     except OSError as err:
         raise ScenarioError(
             f"cannot be read ({err.strerror}); check its permissions", file=shown
         ) from None
+    if len(raw) > MAX_BYTES:
+        raise ScenarioError(
+            f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB; is it a scenario? "
+            "Put large data in a .npz or .csv file and name it under data.file",
+            file=shown,
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

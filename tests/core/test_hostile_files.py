@@ -132,6 +132,15 @@ def test_errors_quoting_the_file_keep_control_sequences_off_the_terminal(tmp_pat
     _clean(result)
 
 
+def test_paths_that_are_no_scenario_are_refused_in_one_line(tmp_path: Path) -> None:
+    for path in ("a" * 5000, "/dev/zero", str(tmp_path)):
+        result = _invoke("check", path)
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (17 * MB))
+    assert "larger than 16 MiB" in _invoke("check", str(big)).stderr
+
+
 # ------------------------------------------------------------------------ traces
 def _rewrite(path: Path, change: Any) -> None:
     with np.load(path) as loaded:
