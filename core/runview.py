@@ -240,7 +240,20 @@ class RunView(Protocol):
     @property
     def steps_per_epoch(self) -> int: ...
     @property
-    def finished(self) -> bool: ...
+    def finished(self) -> bool:
+        """The run's epochs are done: stepping says so until ``extend`` is asked for."""
+        ...
+
+    @property
+    def step_number(self) -> int:
+        """The one numbering users read: the 1-based step in progress, or the last one
+        finished between steps (0 before the first)."""
+        ...
+
+    @property
+    def epoch_number(self) -> int:
+        """The 1-based epoch ``step_number`` belongs to (0 before the first step)."""
+        ...
 
     # --------------------------------------------------------------- numbers
     @property
@@ -307,7 +320,14 @@ class RunView(Protocol):
         ...
 
     # --------------------------------------------------------------- actions
-    def step(self, granularity: Granularity = "phase") -> PhaseRecord: ...
+    def step(self, granularity: Granularity = "phase") -> PhaseRecord:
+        """Advance; raises NotPossible once training is finished (see ``extend``)."""
+        ...
+
+    def extend(self, epochs: int) -> None:
+        """Train on past the end: ``epochs`` more (an explicit choice, never a default)."""
+        ...
+
     def back(self) -> bool: ...
     def run_until(
         self,

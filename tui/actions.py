@@ -38,12 +38,15 @@ class ActionsMixin(_Base):
     """The app's ``action_*`` methods."""
 
     auto_focus: str | None = "network"  # where the app last put the focus itself
+    zoomed: str | None = None
+    _heights: dict[str, int]
 
     if TYPE_CHECKING:
         session: Session
 
         def redraw_all(self, force: bool = False, only: tuple[str, ...] = ()) -> None: ...
         def start_run(self, mode: Mode) -> None: ...
+        def _apply_layout(self, width: int | None = None, height: int | None = None) -> None: ...
 
     # ------------------------------------------------------------- guards
     def _refuse(self, text: str) -> None:
@@ -67,8 +70,36 @@ class ActionsMixin(_Base):
         return not self._busy()
 
     # ------------------------------------------------------------ stepping
-    def action_step(self, granularity: str) -> None:
+    def _finished(self) -> bool:
+        """Training is done: stepping keys say so and do nothing."""
+        dbg = self.session.dbg
+        if not dbg.finished:
+            return False
+        more = " E trains one more epoch." if dbg.can_train else ""
+        self._refuse(
+            f"training finished: {dbg.total_epochs} epochs, {dbg.step_number} steps.{more}"
+        )
+        return True
+
+    def action_extend(self) -> None:
+        dbg = self.session.dbg
+        if not dbg.can_train:
+            self._not_here("training on")
+            return
         if self._busy():
+            return
+        if not dbg.finished:
+            self._refuse(
+                f"training is not finished yet (epoch {dbg.epoch_number}/{dbg.total_epochs})"
+            )
+            return
+        with self.session.lock:
+            dbg.extend(1)
+        self.session.status = f"one more epoch: {dbg.total_epochs} in all · n steps, c continues"
+        self.redraw_all()
+
+    def action_step(self, granularity: str) -> None:
+        if self._busy() or self._finished():
             return
         if granularity == "epoch":
             self.start_run("epoch")
@@ -110,7 +141,7 @@ class ActionsMixin(_Base):
             self.query_one(f"#{target}", Pane).focus()
 
     def action_continue_run(self) -> None:
-        if self._writable("continuing training"):
+        if self._writable("continuing training") and not self._finished():
             self.start_run("continue")
 
     def action_pause(self) -> None:
@@ -129,7 +160,8 @@ class ActionsMixin(_Base):
             went = s.dbg.back()
             s.revision += 1
         s.status = (
-            f"back at the start of step {s.dbg.step_index + 1}"
+            f"went back to step {s.dbg.step_number}: its weights, before step "
+            f"{s.dbg.step_number + 1}"
             if went
             else "no older step kept in the history"
         )
@@ -165,10 +197,43 @@ class ActionsMixin(_Base):
         current = (
             PANES.index(focused.id) if isinstance(focused, Pane) and focused.id in PANES else -1
         )
-        self.query_one(f"#{PANES[(current + step) % len(PANES)]}", Pane).focus()
+        target = self.query_one(f"#{PANES[(current + step) % len(PANES)]}", Pane)
+        if self.zoomed is not None:
+            self._show_zoom(target.id)
+            self.redraw_all(force=True)
+        target.focus()
 
     def action_previous_pane(self) -> None:
         self.action_next_pane(-1)
+
+    def action_zoom(self) -> None:
+        """The focused pane takes the whole screen; z again (or Escape) gives it back."""
+        focused = self.focused
+        if self.zoomed is not None:
+            self._show_zoom(None)
+            self.session.status = "zoom off"
+        elif isinstance(focused, Pane) and focused.id in PANES:
+            self._show_zoom(focused.id)
+            self.session.status = f"{focused.id} zoomed · z: back · tab: zoom the next pane"
+        self.redraw_all(force=True)
+
+    def _show_zoom(self, name: str | None) -> None:
+        self.zoomed = name
+        for column in ("#left", "#right"):
+            box = self.query_one(column)
+            box.display = name is None or any(p.id == name for p in box.query(Pane))
+            box.styles.width = "100%" if name is not None else None
+            box.styles.max_width = "100%" if name is not None else None
+        for pane in self.query(Pane):
+            pane.display = name is None or pane.id == name
+            if pane.id == name:
+                pane.fold(False)
+                pane.styles.height = "1fr"
+        if name is None:
+            for pane in self.query(Pane):
+                pane.styles.height = None
+            self._heights = {}
+            self.call_after_refresh(self._apply_layout)
 
     # -------------------------------------------------------------- dialogs
     # The dialogs load on first use: they are not needed for the first frame.

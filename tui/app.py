@@ -69,6 +69,7 @@ class DebuggerApp(ActionsMixin, App[int]):
 
     def __init__(self, debugger: RunView, fps: float = 10.0) -> None:
         super().__init__()
+        self.zoomed: str | None = None  # the pane that has the whole screen (z)
         self.session = Session(debugger, fps)
         self._detail_drawn = 0.0
         self._heights: dict[str, int] = {}  # compact layout: rows per pane, as last set
@@ -131,6 +132,8 @@ class DebuggerApp(ActionsMixin, App[int]):
         screen = self.screen
         if not isinstance(self.focused, Pane) and self.focused is not None:
             return  # a dialog is open
+        if self.zoomed is not None:
+            return  # one pane has the whole screen until z gives it back
         small = layout.compact(width, height)
         screen.set_class(small, "-compact")
         focused = self.focused_pane()
@@ -172,8 +175,6 @@ class DebuggerApp(ActionsMixin, App[int]):
         self.session.progress = ""
         if mode == "epoch":
             self.session.status = "running to the end of the epoch"
-        elif self.session.dbg.finished:
-            self.session.status = "past the last epoch: running on to a breakpoint"
         else:
             self.session.status = "continuing to the next breakpoint"
         self.redraw_all()

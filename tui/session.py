@@ -121,8 +121,7 @@ class Session:
     def step_label(self) -> str:
         """ "step 3/500": steps begun so far out of the scenario's total."""
         dbg = self.dbg
-        begun = dbg.step_index + (0 if dbg.phase == "update" else 1)
-        return f"step {begun}/{dbg.total_steps}"
+        return f"step {dbg.step_number}/{dbg.total_steps}"
 
     def next_batch(self) -> Batch | None:
         """The training samples the next input phase takes, when known."""
@@ -135,7 +134,7 @@ class Session:
 
     def note(self, text: str, level: LogLevel = "info", kind: str = "ui") -> None:
         """Add a line to the log and show it on the status line."""
-        self.events.append(LogEntry(self.dbg.step_index, level, text, kind=kind))
+        self.events.append(LogEntry(self.dbg.step_number, level, text, kind=kind))
         self.status = text
 
     def loss_text(self) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..backends import Backend, make_backend
+from ..errors import NotPossible
 from ..maths import initializers, losses, optimizers
 from ..records import EpochStats, LogEntry, PhaseRecord, StepStats, UpdateArrays, UpdateRow
 from ..runview import (
@@ -41,6 +42,13 @@ from .timetravel import TimeTravel
 from .update_table import from_record, top_indices
 
 __all__ = ["Debugger", "LogEntry", "epoch_order", "initial_params", "layer_view"]
+
+
+FINISHED = (
+    "training finished: {epochs} epochs, {steps} steps; train on with E (one more epoch) "
+    "or --epochs"
+)
+BACK_TO = "its weights, before the next step"
 
 
 def initial_params(scenario: Scenario) -> dict[str, NDArray[np.float64]]:
@@ -123,6 +131,7 @@ class Debugger:
         self._layers = tuple(layer_view(layer) for layer in scenario.layers)
         self._listeners: list[Callable[[RunView], None]] = []
         self._maps: InputMaps | None = None  # made when first asked for: it reads the data
+        self._extra_epochs = 0
 
     # ---------------------------------------------------------- what it is
     @property
@@ -200,11 +209,11 @@ class Debugger:
 
     @property
     def total_steps(self) -> int:
-        return self.scenario.training.epochs * self.scenario.steps_per_epoch()
+        return self.total_epochs * self.scenario.steps_per_epoch()
 
     @property
     def total_epochs(self) -> int:
-        return self.scenario.training.epochs
+        return self.scenario.training.epochs + self._extra_epochs
 
     @property
     def steps_per_epoch(self) -> int:
@@ -212,8 +221,28 @@ class Debugger:
 
     @property
     def finished(self) -> bool:
-        """True once the scenario's epochs are done (stepping on is still allowed)."""
-        return self.epoch >= self.scenario.training.epochs and self.phase == "update"
+        """True once the epochs are done; stepping then raises NotPossible until ``extend``."""
+        return self.epoch >= self.total_epochs and self.phase == "update"
+
+    @property
+    def step_number(self) -> int:
+        return self.step_index + (0 if self.phase == "update" else 1)
+
+    @property
+    def epoch_number(self) -> int:
+        if self.phase != "update":
+            return self.epoch + 1
+        history = self.loop.step_history
+        return history[-1].epoch + 1 if history else 0
+
+    def extend(self, epochs: int) -> None:
+        """Train ``epochs`` more than the scenario says."""
+        if epochs < 1:
+            raise ValueError("extend by one epoch or more")
+        self._extra_epochs += epochs
+        self.watch.note(
+            self.step_number, f"training goes on: {self.total_epochs} epochs in all", kind="event"
+        )
 
     # ------------------------------------------------------------- numbers
     @property
@@ -372,6 +401,8 @@ class Debugger:
         """Advance by one phase, layer, batch or epoch; return the last record made."""
         if granularity not in GRANULARITIES:
             raise ValueError(f"unknown step size {granularity!r}; use one of {GRANULARITIES}")
+        if self.finished:
+            raise NotPossible(FINISHED.format(epochs=self.total_epochs, steps=self.step_index))
         # Overflow and NaN are what a debugger exists to show: the diagnostics
         # report them with their place, so NumPy's own warnings would only
         # scribble over the terminal. (Set once a call, not once a phase: it costs.)
@@ -386,7 +417,7 @@ class Debugger:
             while self.phase != "update":
                 record = self._advance()
             if granularity == "epoch":
-                while self.batch_in_epoch != 0:
+                while self.batch_in_epoch != 0 and not self.finished:
                     record = self._advance()
                     while self.phase != "update":
                         record = self._advance()
@@ -407,7 +438,7 @@ class Debugger:
         stats = StepStatistics.capture(
             self.backend,
             step=loop.step_index,
-            epoch=loop.epoch,
+            epoch=loop.step_history[-1].epoch + 1,
             loss=loop.loss,
             metrics=loop.batch_metrics,
             last_epoch=loop.epoch_history[-1] if loop.epoch_history else None,
@@ -466,13 +497,15 @@ class Debugger:
         """
         undone = self.travel.undo_edit_here()
         if undone is not None:
-            self.watch.note(self.step_index, f"undid the edit {undone}", kind="edit")
+            self.watch.note(self.step_number, f"undid the edit {undone}", kind="edit")
             self._tell()
             return True
         with np.errstate(all="ignore"):
             if not self.travel.back():
                 return False
-        self.watch.note(self.step_index, f"went back to the start of step {self.step_index + 1}")
+        for breakpoint_ in self.watch.breakpoints:  # arriving at a step again is a new edge
+            breakpoint_.held = False
+        self.watch.note(self.step_number, f"went back to step {self.step_number}: {BACK_TO}")
         self._tell()
         return True
 
@@ -497,10 +530,10 @@ class Debugger:
         text = f"edited {change}"
         if loop.phase != "update":
             self._redo_step()
-            text += f"; step {self.step_index + 1} restarted from its input with it"
+            text += f"; step {self.step_number} restarted from its input with it"
         else:
             loop.drop_pending()
-        self.watch.note(self.step_index, text, kind="edit")
+        self.watch.note(self.step_number, text, kind="edit")
         return old
 
     def _redo_step(self) -> None:

@@ -225,6 +225,20 @@ class Replay:
     def finished(self) -> bool:
         return self.step_index >= self.end
 
+    @property
+    def step_number(self) -> int:
+        return self.step_index
+
+    @property
+    def epoch_number(self) -> int:
+        i = self.step_index - self.start - 1
+        if i >= 0:
+            return int(self.trace.step_epoch[i]) + 1
+        return self.epoch if self.step_index else 0
+
+    def extend(self, epochs: int) -> None:
+        raise NotPossible(READ_ONLY.format(what="training on"))
+
     # ------------------------------------------------------------ numbers
     @property
     def loss(self) -> float | None:
@@ -337,6 +351,8 @@ class Replay:
 
     def step(self, granularity: Granularity = "batch") -> PhaseRecord:
         """One recorded step forward (any granularity below an epoch), or to the epoch's end."""
+        if self.finished:
+            raise NotPossible(f"the recording ends at step {self.end}")
         if granularity == "epoch":
             later = [end for end in self._epoch_ends if end > self.step_index]
             self.goto(later[0] if later else self.end)

@@ -1,9 +1,11 @@
 """Breakpoints: expressions checked after each full training step, and running until one hits.
 
-A breakpoint is level-triggered, as a conditional breakpoint in gdb is: it
-hits after every step at which its expression holds, so continuing from a hit
-whose condition still holds stops again one step later. NaN or Inf in any
-tensor of the step stops too (``stop_on_nan``, on by default).
+A breakpoint hits when its expression becomes true (edge-triggered): after a
+hit, continuing runs on while the condition still holds and stops the next
+time it turns true. Written ``while <expr>``, it is level-triggered instead,
+as a conditional breakpoint in gdb is, and hits after every step at which the
+expression holds. NaN or Inf in any tensor of the step stops too
+(``stop_on_nan``, on by default).
 """
 
 from __future__ import annotations
@@ -29,6 +31,28 @@ class Breakpoint:
     expr: Expression
     enabled: bool = True
     hits: int = 0
+    level: bool = False  # hit at every step it holds (``while …``), not only when it turns true
+    held: bool = False  # whether it held after the last step checked
+
+    def check(self, stats: StepStatistics) -> bool:
+        """Whether this step hits: the expression holds, and (edge) did not hold before."""
+        holds = bool(self.expr.holds(stats))
+        fire = holds and (self.level or not self.held)
+        self.held = holds
+        if fire:
+            self.hits += 1
+        return fire
+
+
+LEVEL_PREFIX = "while "
+
+
+def split_level(text: str) -> tuple[str, bool]:
+    """``"while loss > 1"`` → (``"loss > 1"``, True); other text is edge-triggered."""
+    stripped = text.strip()
+    if stripped.lower().startswith(LEVEL_PREFIX):
+        return stripped[len(LEVEL_PREFIX) :].strip(), True
+    return stripped, False
 
 
 @dataclass(frozen=True)
@@ -73,16 +97,15 @@ def evaluate(
 ) -> BreakHit | None:
     """The hit due after the step ``stats`` describes: ``until``, then breakpoints, then NaN/Inf.
 
-    Every enabled breakpoint whose expression holds counts a hit; the first is reported.
+    Every enabled breakpoint that fires counts a hit; the first is reported.
     """
     hit: BreakHit | None = None
     if until is not None and until.holds(stats):
         hit = BreakHit(until.text, until.explain(stats), stats.step, "until")
     for bp in breakpoints:
-        if bp.enabled and bp.expr.holds(stats):
-            bp.hits += 1
-            if hit is None:
-                hit = BreakHit(bp.text, bp.expr.explain(stats), stats.step, "breakpoint")
+        fired = bp.enabled and bp.check(stats)  # every breakpoint sees every step
+        if fired and hit is None:
+            hit = BreakHit(bp.text, bp.expr.explain(stats), stats.step, "breakpoint")
     if hit is None and stop_on_nan and stats.nonfinite is not None:
         kind, _ = stats.nonfinite
         hit = BreakHit(kind, stats.describe(kind), stats.step, "nan")
@@ -100,7 +123,7 @@ def run_until(
     while True:
         if max_steps is not None and steps >= max_steps:
             return RunResult("steps", steps)
-        if max_steps is None and dbg.finished:
+        if dbg.finished:  # training on past the end is asked for with ``extend``
             return RunResult("end", steps)
         dbg.step("batch")
         steps += 1

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..records import LogEntry
 from ..spec.expression_tree import Expression
-from .breakpoints import BreakHit, Breakpoint
+from .breakpoints import BreakHit, Breakpoint, split_level
 from .breakpoints import evaluate as evaluate_breakpoints
 from .diagnostics import Diagnostics
 
@@ -71,7 +71,8 @@ class Watch:
         return hit
 
     def add_breakpoint(self, text: str) -> Breakpoint:
-        breakpoint_ = Breakpoint(text, self.parse(text))
+        expression, level = split_level(text)
+        breakpoint_ = Breakpoint(text.strip(), self.parse(expression), level=level)
         self.breakpoints.append(breakpoint_)
         return breakpoint_
 
@@ -81,4 +82,5 @@ class Watch:
     def toggle_breakpoint(self, i: int) -> bool:
         breakpoint_ = self.breakpoints[i]
         breakpoint_.enabled = not breakpoint_.enabled
+        breakpoint_.held = False  # enabled again, it is armed: its next true step hits
         return breakpoint_.enabled

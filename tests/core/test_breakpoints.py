@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from backprop_tui.core import Debugger, ExpressionError, ScenarioError, load_scenario
+from backprop_tui.core import Debugger, ExpressionError, NotPossible, ScenarioError, load_scenario
 from backprop_tui.core.spec.scenario import parse_scenario
 from backprop_tui.core.spec.yamlio import load_yaml
 
@@ -57,6 +57,11 @@ def test_run_until_stops_at_the_end_or_after_max_steps(dbg: Debugger) -> None:
     assert dbg.run_until("loss < 0").stopped_by == "end"
     assert dbg.step_index == dbg.total_steps == 9
     assert dbg.run_until("loss < 0").steps == 0  # nothing left to train
+    with pytest.raises(NotPossible, match="training finished"):
+        dbg.step("batch")
+    assert dbg.run_until("loss < 0", max_steps=4).stopped_by == "end"  # no training on unasked
+    dbg.extend(2)
+    assert dbg.total_steps == 15 and not dbg.finished
     limited = dbg.run_until("loss < 0", max_steps=4)
     assert (limited.stopped_by, limited.steps, dbg.step_index) == ("steps", 4, 13)
     assert dbg.run_until(max_steps=0).steps == 0

@@ -29,7 +29,7 @@ class HeaderBar(Bar):
         s = self.session
         dbg = s.dbg
         epochs = dbg.total_epochs
-        epoch = f"epoch {min(dbg.epoch + 1, epochs)}/{epochs}"
+        epoch = f"epoch {dbg.epoch_number}/{epochs}"
         if dbg.finished:
             epoch = f"epoch {epochs}/{epochs} done"
         state = "replay" if s.read_only else ""

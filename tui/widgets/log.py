@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from backprop_tui.core import LogEntry
 from rich.text import Text
 from textual.binding import Binding
 
-from ..render import fit
+from ..render import fit, wrap
 from .base import Pane
 
 MARKS = {
@@ -50,12 +51,28 @@ class LogPane(Pane):
                 Text(fit("Warnings, breakpoint hits and events show here.", width), style="dim")
             ]
         end = len(entries) - self.scrolled
-        lines = []
-        for entry in entries[max(end - height, 0) : end]:
-            mark, style = MARKS.get(entry.level, ("·", ""))
-            where = f"{entry.layer}: " if entry.layer else ""
-            line = Text(f"{entry.step:>5} ", style="dim", no_wrap=True)
-            line.append(f"{mark} {entry.level:<7} ", style=style)
-            line.append(fit(where + entry.text, max(width - line.cell_len, 0)))
-            lines.append(line)
-        return lines
+        lines: list[Text] = []
+        for entry in reversed(entries[:end]):  # newest at the bottom; each entry in full
+            lines[:0] = entry_lines(entry, width)
+            if len(lines) >= height:
+                break
+        return lines[-height:] if height > 0 else []
+
+
+def entry_lines(entry: LogEntry, width: int) -> list[Text]:
+    """One log entry, wrapped under its text so that it reads in full."""
+    mark, style = MARKS.get(entry.level, ("·", ""))
+    text = entry.text
+    if entry.layer and not text.startswith(f"{entry.layer}:"):
+        text = f"{entry.layer}: {text}"
+    head = Text(f"{entry.step:>5} ", style="dim", no_wrap=True)
+    head.append(f"{mark} {entry.level:<7} ", style=style)
+    indent = head.cell_len
+    room = max(width - indent, 8)
+    pieces = [line.plain for line in wrap(text, room)] or [""]
+    out = []
+    for i, piece in enumerate(pieces):
+        line = head.copy() if i == 0 else Text(" " * indent, no_wrap=True)
+        line.append(piece)
+        out.append(line)
+    return out
