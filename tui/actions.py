@@ -201,10 +201,25 @@ class ActionsMixin(_Base):
         if self.zoomed is not None:
             self._show_zoom(target.id)
             self.redraw_all(force=True)
-        target.focus()
+            self.call_after_refresh(target.focus)  # it was hidden: focus once it is laid out
+        else:
+            target.focus()
 
     def action_previous_pane(self) -> None:
         self.action_next_pane(-1)
+
+    # Textual's own Tab skips hidden widgets; while one pane is zoomed, Tab zooms the next.
+    def action_focus_next(self) -> None:
+        if self.zoomed is not None and isinstance(self.focused, Pane):
+            self.action_next_pane(1)
+        else:
+            super().action_focus_next()
+
+    def action_focus_previous(self) -> None:
+        if self.zoomed is not None and isinstance(self.focused, Pane):
+            self.action_next_pane(-1)
+        else:
+            super().action_focus_previous()
 
     def action_zoom(self) -> None:
         """The focused pane takes the whole screen; z again (or Escape) gives it back."""
