@@ -17,17 +17,27 @@ from .expect import parse_expectations
 from .expressions import Vocabulary
 from .expressions import parse as parse_expression
 from .reader import Reader
-from .types import Dataset, InitSpec, LayerSpec, OptimizerSpec, Scenario, TrainingSpec
+from .types import (
+    Dataset,
+    Expectation,
+    InitSpec,
+    LayerSpec,
+    OptimizerSpec,
+    Scenario,
+    TrainingSpec,
+)
 from .yamlio import MAX_BYTES, Located, load_yaml
 
 __all__ = [
     "Dataset",
+    "Expectation",
     "InitSpec",
     "LayerSpec",
     "OptimizerSpec",
     "Scenario",
     "TrainingSpec",
     "bundled_dir",
+    "load_dataset",
     "load_scenario",
     "parse_scenario",
     "resolve",

@@ -177,6 +177,11 @@ BAD: list[tuple[str, str, int, str]] = [
     ("  - [step, 1]\n", "expect[0]", 5, "expected a mapping"),
     ("  - {step: 1, loss: 1}\n  - {epoch: 1, val_loss: .nan}\n", "expect[1].val_loss", 16,
      "finite"),
+    # hostile shapes: a mapping or a list where a name or a phase goes is a placed error
+    ("  - {step: 1, phase: backward, grad: {}, index: [0], value: 1}\n", "expect[0].grad", 32,
+     "no parameter named {}"),
+    ("  - {step: 1, phase: [loss], loss: 1}\n", "expect[0].phase", 15, "unknown phase ['loss']"),
+    ("  - {step: 1, loss: \"\\e]2;x\\a\"}\n", "expect[0].loss", 15, "cannot read '␛]2;x␇'"),
 ]  # fmt: skip
 
 
