@@ -5,6 +5,7 @@ Nothing here imports Textual, Rich or torch; the torch backend imports torch
 only when it is chosen. Users and the app import from here, never from deep paths.
 """
 
+from .attach import AttachError, attach  # imports torch only when called
 from .errors import BackendUnavailable, ExpressionError, NotPossible, ScenarioError
 from .records import EpochStats, LogEntry, PhaseRecord, StepStats, UpdateArrays, UpdateRow
 from .run.debugger import Debugger
@@ -29,6 +30,7 @@ from .watch.breakpoints import BreakHit, Breakpoint, RunResult
 __all__ = [
     "GRANULARITIES",
     "MAX_MAP_POINTS",
+    "AttachError",
     "BackendUnavailable",
     "Batch",
     "BreakHit",
@@ -55,6 +57,7 @@ __all__ = [
     "TraceRecorder",
     "UpdateArrays",
     "UpdateRow",
+    "attach",
     "bundled_dir",
     "gradient_check",
     "load_scenario",

@@ -1,0 +1,220 @@
+"""The user's data and the user's model call: batches in, the loss out.
+
+With a ``loss_fn`` a batch is an ``(x, y)`` pair and the model is called as
+``model(x)``; without one the model computes its own loss: a dict batch is
+passed as keywords (``model(**batch)``), a tuple or list as arguments
+(``model(x, y)``), and the loss is the output itself when it is a scalar
+tensor, else its ``.loss`` or ``["loss"]``, else the one 0-d tensor of a tuple.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from .errors import AttachError
+from .hooks import first_tensor
+
+__all__ = ["Feed", "RngState", "call_model", "loss_of", "to_host"]
+
+
+def to_host(value: Any) -> NDArray[Any]:
+    """A tensor (or anything array-like) as a NumPy array on the host."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach()
+        if tensor.dtype in (torch.bfloat16, torch.float16):
+            tensor = tensor.float()
+        return tensor.cpu().numpy()
+    return np.asarray(value)
+
+
+def call_model(model: torch.nn.Module, batch: Any, with_loss_fn: bool) -> tuple[Any, Any]:
+    """Run ``model`` on ``batch``; return (its output, the target y or None)."""
+    if with_loss_fn:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise AttachError(
+                f"with a loss_fn, data must yield (x, y) pairs, but it yielded "
+                f"{_describe(batch)}; yield pairs, or pass loss_fn=None if the model "
+                "computes its own loss"
+            )
+        x, y = batch
+        return model(x), y
+    if isinstance(batch, dict):
+        return model(**batch), None
+    if isinstance(batch, (tuple, list)):
+        return model(*batch), None
+    return model(batch), None
+
+
+def loss_of(output: Any) -> torch.Tensor:
+    """The loss a model computed itself: the output, ``.loss``, ``["loss"]`` or the 0-d tensor."""
+    if isinstance(output, torch.Tensor):
+        if output.numel() == 1:
+            return output.reshape(())
+        raise AttachError(
+            f"with loss_fn=None the model must return its loss, but it returned a tensor "
+            f"of shape {tuple(output.shape)}; return a scalar loss, or pass a loss_fn"
+        )
+    found = getattr(output, "loss", None)
+    if found is None and isinstance(output, dict):
+        found = output.get("loss")
+    if isinstance(found, torch.Tensor):
+        return loss_of(found)
+    if isinstance(output, (tuple, list)):
+        scalars = [t for t in output if isinstance(t, torch.Tensor) and t.ndim == 0]
+        if len(scalars) == 1:
+            return scalars[0]
+    raise AttachError(
+        f"with loss_fn=None the model must return its loss (a scalar tensor, .loss, "
+        f"['loss'] or one 0-d tensor in a tuple), but it returned {_describe(output)}; "
+        "return the loss, or pass a loss_fn"
+    )
+
+
+def check_loss(loss: Any) -> torch.Tensor:
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise AttachError(
+            f"the loss must be a scalar tensor, but loss_fn returned {shape}; "
+            "reduce it with .mean() or .sum()"
+        )
+    return loss.reshape(())
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def batch_x(batch: Any, with_loss_fn: bool) -> torch.Tensor | None:
+    """The input tensor of a batch, for the panes."""
+    if with_loss_fn and isinstance(batch, (tuple, list)) and batch:
+        return first_tensor(batch[0])
+    if isinstance(batch, dict):
+        for key in ("input_ids", "x", "inputs", "pixel_values"):
+            if isinstance(batch.get(key), torch.Tensor):
+                return batch[key]  # type: ignore[no-any-return]
+    return first_tensor(batch)
+
+
+def batch_y(batch: Any, with_loss_fn: bool) -> torch.Tensor | None:
+    """The target tensor of a batch, when there is one."""
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return first_tensor(batch[1]) if with_loss_fn or len(batch) == 2 else None
+    if isinstance(batch, dict):
+        for key in ("labels", "y", "targets", "target"):
+            if isinstance(batch.get(key), torch.Tensor):
+                return batch[key]  # type: ignore[no-any-return]
+    return None
+
+
+def batch_len(batch: Any) -> int:
+    x = first_tensor(batch)
+    return int(x.shape[0]) if x is not None and x.ndim > 0 else 1
+
+
+@dataclass(frozen=True, eq=False)
+class RngState:
+    """Every random generator a training step may draw from."""
+
+    torch_cpu: torch.Tensor
+    torch_cuda: tuple[torch.Tensor, ...]
+    numpy: Any
+    python: Any
+
+    @classmethod
+    def capture(cls) -> RngState:
+        cuda = tuple(torch.cuda.get_rng_state_all()) if torch.cuda.is_initialized() else ()  # type: ignore[no-untyped-call]
+        return cls(torch.get_rng_state(), cuda, np.random.get_state(), random.getstate())
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.torch_cpu)
+        if self.torch_cuda:
+            torch.cuda.set_rng_state_all(list(self.torch_cuda))
+        np.random.set_state(self.numpy)
+        random.setstate(self.python)
+
+
+@dataclass(eq=False)
+class Entry:
+    """The batch of one training step, where it sits in its epoch, and the random
+    state right after it was drawn (where the step itself starts drawing)."""
+
+    batch: Any
+    epoch: int  # 0-based epoch the step belongs to
+    batch_in_epoch: int
+    first_sample: int  # samples of this epoch before it
+    rng: RngState
+
+    @property
+    def batch_len(self) -> int:
+        return batch_len(self.batch)
+
+
+class Feed:
+    """The data, iterated once per epoch as a plain ``for`` loop would, with every
+    batch drawn so far kept, so that steps done again after going back see the
+    same batches and the same random state."""
+
+    def __init__(self, data: Iterable[Any]) -> None:
+        self.data = data
+        self.entries: dict[int, Entry] = {}
+        self._iterator: Iterator[Any] | None = None
+        self._drawn = 0  # steps whose batch came from the iterator
+        self._epoch = 0
+        self._in_epoch = 0
+        self._samples = 0
+        self.ended: dict[int, bool] = {}  # step → the data ran out right after it
+        try:
+            self.length: int | None = len(data)  # type: ignore[arg-type]
+        except TypeError:
+            self.length = None
+
+    def entry(self, step: int, epochs: int) -> Entry | None:
+        """Step ``step``'s batch (0-based), drawing it if it is the next one; None when
+        the data ran out and ``epochs`` epochs are done."""
+        found = self.entries.get(step)
+        if found is not None:
+            found.rng.restore()
+            return found
+        if step != self._drawn:
+            raise RuntimeError(f"batch {step} is neither kept nor next ({self._drawn})")
+        batch = self._next(epochs)
+        if batch is None:
+            return None
+        entry = Entry(batch, self._epoch, self._in_epoch, self._samples, RngState.capture())
+        self.entries[step] = entry
+        self._drawn += 1
+        self._in_epoch += 1
+        self._samples += batch_len(batch)
+        return entry
+
+    def _next(self, epochs: int) -> Any:
+        if self._iterator is not None:
+            try:
+                return next(self._iterator)
+            except StopIteration:
+                self._iterator = None
+                self.ended[self._drawn - 1] = True
+                self._epoch += 1
+                self._in_epoch = self._samples = 0
+        if self._epoch >= epochs:
+            return None
+        self._iterator = iter(self.data)
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            raise AttachError("data yielded no batch at all; give it at least one") from None
+
+    def forget_before(self, step: int) -> None:
+        for old in [k for k in self.entries if k < step]:
+            del self.entries[old]

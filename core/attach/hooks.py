@@ -1,0 +1,197 @@
+"""Following the user's model through one forward pass: which modules ran, in what order.
+
+A *layer* of an attached model is one call of a module during the forward
+pass: every leaf module call, and every call of a module that owns parameters
+its called submodules do not use (``nn.MultiheadAttention`` uses
+``out_proj.weight`` without calling ``out_proj``; ``nn.LSTM`` has no
+submodules at all). So every parameter belongs to some layer. A module called
+twice is two layers: ``block`` and ``block#2``. Layers are listed in the order
+their calls finished, which for leaf modules is the order they ran.
+
+While capturing, forward hooks keep each layer's first input and its output
+(the first tensor of a tuple, a list or a dict) as detached copies, and a
+tensor hook on the output keeps dL/d(output) when the backward pass reaches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["Call", "LayerInfo", "Tracer", "first_tensor"]
+
+
+def first_tensor(value: Any, depth: int = 0) -> torch.Tensor | None:
+    """The first tensor inside ``value`` (a tensor, a tuple, a list, a dict or an object
+    with ``__dict__`` such as a model output), or None."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if depth > 4:
+        return None
+    if isinstance(value, (tuple, list)):
+        items: Iterator[Any] = iter(value)
+    elif isinstance(value, dict):
+        items = iter(value.values())
+    else:
+        return None
+    for item in items:
+        found = first_tensor(item, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer: a call of ``module`` (its ``call``-th in a pass, from 0)."""
+
+    name: str
+    path: str
+    module: nn.Module
+    call: int
+    param_names: tuple[str, ...]
+
+
+@dataclass(eq=False)
+class Call:
+    """What one module call produced during a captured pass."""
+
+    module: nn.Module
+    number: int  # which call of this module in the pass, from 0
+    leaf: bool  # no submodule was called inside it
+    a_prev: torch.Tensor | None
+    output: torch.Tensor | None
+    grad: torch.Tensor | None = None
+    children_called: bool = False
+    grad_order: int = -1  # when its gradient arrived in the backward pass
+
+
+@dataclass(eq=False)
+class _Frame:
+    module: nn.Module
+    children_called: bool = False
+    a_prev: torch.Tensor | None = None
+
+
+@dataclass(eq=False)
+class Tracer:
+    """Hooks on every module of ``model``; ``capture()`` arms them for one pass."""
+
+    model: nn.Module
+    calls: list[Call] = field(default_factory=list)
+    armed: bool = False
+    keep_copies: bool = True
+    _stack: list[_Frame] = field(default_factory=list)
+    _counts: dict[int, int] = field(default_factory=dict)
+    _handles: list[Any] = field(default_factory=list)
+    _arrivals: int = 0
+
+    def install(self) -> None:
+        for module in self.model.modules():
+            self._handles.append(
+                module.register_forward_pre_hook(self._pre_hook(module), with_kwargs=True)
+            )
+            self._handles.append(
+                module.register_forward_hook(self._post_hook(module), with_kwargs=True)
+            )
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def start(self) -> None:
+        """Arm the hooks for one forward pass, forgetting the last one's calls."""
+        self.calls = []
+        self._stack = []
+        self._counts = {}
+        self._arrivals = 0
+        self.armed = True
+
+    def stop(self) -> None:
+        self.armed = False
+
+    def _copy(self, tensor: torch.Tensor | None) -> torch.Tensor | None:
+        if tensor is None:
+            return None
+        detached = tensor.detach()
+        # A later in-place op (ReLU(inplace=True)) would rewrite what this module output.
+        return detached.clone() if self.keep_copies else detached
+
+    def _pre_hook(self, module: nn.Module) -> Callable[..., None]:
+        def hook(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            if not self.armed:
+                return
+            if self._stack:
+                self._stack[-1].children_called = True
+            a_prev = first_tensor(args)
+            if a_prev is None:
+                a_prev = first_tensor(kwargs)
+            self._stack.append(_Frame(module, a_prev=self._copy(a_prev)))
+
+        return hook
+
+    def _post_hook(self, module: nn.Module) -> Callable[..., None]:
+        def hook(
+            _module: nn.Module, _args: tuple[Any, ...], _kwargs: dict[str, Any], output: Any
+        ) -> None:
+            if not self.armed or not self._stack:
+                return
+            frame = self._stack.pop()
+            number = self._counts.get(id(module), 0)
+            self._counts[id(module)] = number + 1
+            out = first_tensor(output)
+            call = Call(
+                module=module,
+                number=number,
+                leaf=not frame.children_called,
+                a_prev=frame.a_prev,
+                output=self._copy(out),
+            )
+            self.calls.append(call)
+            if out is not None and out.requires_grad and torch.is_grad_enabled():
+                out.register_hook(self._grad_hook(call))  # type: ignore[no-untyped-call]
+
+        return hook
+
+    def _grad_hook(self, call: Call) -> Callable[[torch.Tensor], None]:
+        def hook(grad: torch.Tensor) -> None:
+            call.grad = grad.detach()
+            call.grad_order = self._arrivals
+            self._arrivals += 1
+
+        return hook
+
+
+def discover_layers(model: nn.Module, calls: list[Call]) -> list[LayerInfo]:
+    """The layers of ``model`` from the calls of one pass, in the order the calls finished."""
+    path_of = {id(m): path for path, m in model.named_modules()}
+    name_of = {id(p): name for name, p in model.named_parameters()}
+    called = {id(c.module) for c in calls}
+    layers: list[LayerInfo] = []
+    for c in calls:
+        owned = _owned_params(c.module, called)
+        if not (c.leaf or owned):
+            continue
+        if c.leaf:
+            owned = [p for p in c.module.parameters()]
+        path = path_of.get(id(c.module), "")
+        base = path or "model"
+        name = base if c.number == 0 else f"{base}#{c.number + 1}"
+        names = tuple(dict.fromkeys(name_of[id(p)] for p in owned if id(p) in name_of))
+        layers.append(LayerInfo(name, path, c.module, c.number, names))
+    return layers
+
+
+def _owned_params(module: nn.Module, called: set[int]) -> list[nn.Parameter]:
+    """Parameters of ``module`` that no called submodule uses: its own, and those of
+    submodules never called (reached through uncalled submodules only)."""
+    found = [p for p in module._parameters.values() if p is not None]
+    for child in module.children():
+        if id(child) not in called:
+            found.extend(child.parameters())
+    return found

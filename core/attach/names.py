@@ -1,0 +1,88 @@
+"""Breakpoint expressions on module paths: ``grad_norm(encoder.0.fc1) > 10``.
+
+The expression language reads a layer as one identifier; module paths hold
+dots (and ``#`` for a repeated call). Each such name inside a function's
+parentheses is swapped for a stand-in identifier of the same length (so every
+column the parser reports still points into the user's text), parsed, and
+swapped back in the parsed tree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from ..spec.expression_tree import Expression, LayerCall, Node
+from ..spec.expressions import Vocabulary, parse
+
+__all__ = ["parse_on_modules"]
+
+_CALL = re.compile(r"\(\s*([^()\s]+)\s*\)")
+_LETTERS = string.ascii_letters
+
+
+def _stand_ins(names: list[str]) -> dict[str, str]:
+    """A plain identifier for each name that is not one, as long as it where possible."""
+    out: dict[str, str] = {}
+    used = set(names)
+    for i, name in enumerate(names):
+        if name.isidentifier():
+            continue
+        width = max(len(name), 2)
+        k = i
+        while True:
+            code = "_"
+            n = k
+            while True:
+                code += _LETTERS[n % len(_LETTERS)]
+                n //= len(_LETTERS)
+                if n == 0:
+                    break
+            alias = code.ljust(width, "_")
+            if alias not in used:
+                break
+            k += len(names)
+        used.add(alias)
+        out[name] = alias
+    return out
+
+
+def _rename(node: Node, back: Mapping[str, str]) -> Node:
+    if isinstance(node, LayerCall) and node.layer is not None and node.layer in back:
+        return dataclasses.replace(node, layer=back[node.layer])
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Node):
+            changes[f.name] = _rename(value, back)
+        elif isinstance(value, tuple) and value and all(isinstance(v, Node) for v in value):
+            changes[f.name] = tuple(_rename(v, back) for v in value)
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def parse_on_modules(
+    text: str, activations: Mapping[str, str], metrics: tuple[str, ...]
+) -> Expression:
+    """Parse ``text`` against layers named by module path (``activations``: name → activation)."""
+    alias = _stand_ins(list(activations))
+    if not isinstance(text, str) or not alias:
+        vocabulary = Vocabulary(dict(activations), metrics, has_validation=False)
+        return parse(text, vocabulary)
+    back = {v: k for k, v in alias.items()}
+
+    def swap(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in alias:
+            return match.group(0)
+        start, end = match.span(1)
+        whole = match.group(0)
+        offset = match.start(0)
+        return whole[: start - offset] + alias[name] + whole[end - offset :]
+
+    swapped = _CALL.sub(swap, text)
+    layers = {alias.get(k, k): v for k, v in activations.items()}
+    parsed = parse(swapped, Vocabulary(layers, metrics, has_validation=False))
+    return Expression(text, _rename(parsed.root, back))

@@ -1,0 +1,98 @@
+"""Going back in an attached run: keyframes of the model, optimizer and scheduler.
+
+A keyframe is taken at the start of a step every ``keyframe_every`` steps (and
+after a hand edit), under a memory cap; the steps between are done again from
+the nearest one with the batches and random states the feed kept, which on
+the CPU gives the same numbers bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = ["Keyframe", "Keyframes"]
+
+
+@dataclass(eq=False)
+class Keyframe:
+    """The state at the start of step ``step`` (0-based), and the counters there."""
+
+    step: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any] | None
+    counters: dict[str, Any] = field(default_factory=dict)
+    nbytes: int = 0
+
+
+def _tensor_bytes(value: Any) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
+
+
+def take(
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    counters: dict[str, Any],
+) -> Keyframe:
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    opt = copy.deepcopy(optimizer.state_dict())
+    sched = copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None
+    frame = Keyframe(step, state, opt, sched, dict(counters))
+    frame.nbytes = _tensor_bytes(state) + _tensor_bytes(opt)
+    return frame
+
+
+def restore(
+    frame: Keyframe, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> None:
+    with torch.no_grad():
+        live = model.state_dict(keep_vars=True)
+        for key, value in frame.model.items():
+            live[key].copy_(value)  # in place: the optimizer holds these very parameters
+    optimizer.load_state_dict(copy.deepcopy(frame.optimizer))
+    if scheduler is not None and frame.scheduler is not None:
+        scheduler.load_state_dict(copy.deepcopy(frame.scheduler))
+
+
+class Keyframes:
+    """Keyframes by step, the oldest dropped first when they pass ``cap_bytes``."""
+
+    def __init__(self, cap_bytes: int, keyframe_every: int = 8) -> None:
+        self.cap_bytes = cap_bytes
+        self.keyframe_every = max(1, keyframe_every)
+        self.frames: dict[int, Keyframe] = {}
+
+    def due(self, step: int) -> bool:
+        return step % self.keyframe_every == 0 and step not in self.frames
+
+    def push(self, frame: Keyframe) -> None:
+        self.frames[frame.step] = frame
+        total = sum(f.nbytes for f in self.frames.values())
+        while len(self.frames) > 1 and total > self.cap_bytes:
+            oldest = min(self.frames)
+            total -= self.frames.pop(oldest).nbytes
+
+    def base_for(self, step: int) -> Keyframe | None:
+        """The newest keyframe at or before ``step``."""
+        usable = [s for s in self.frames if s <= step]
+        return self.frames[max(usable)] if usable else None
+
+    def drop_after(self, step: int) -> None:
+        for later in [s for s in self.frames if s > step]:
+            del self.frames[later]
+
+    @property
+    def oldest(self) -> int | None:
+        return min(self.frames) if self.frames else None
