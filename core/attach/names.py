@@ -22,32 +22,38 @@ __all__ = ["parse_on_modules"]
 
 _CALL = re.compile(r"\(\s*([^()\s]+)\s*\)")
 _LETTERS = string.ascii_letters
+_TAIL = string.digits + string.ascii_letters + "_"
 
 
 def _stand_ins(names: list[str]) -> dict[str, str]:
-    """A plain identifier for each name that is not one, as long as it where possible."""
+    """A plain identifier of the same length for each name that is not one."""
     out: dict[str, str] = {}
     used = set(names)
-    for i, name in enumerate(names):
+    counters: dict[int, int] = {}
+    for name in names:
         if name.isidentifier():
             continue
-        width = max(len(name), 2)
-        k = i
+        width = len(name)
         while True:
-            code = "_"
-            n = k
-            while True:
-                code += _LETTERS[n % len(_LETTERS)]
-                n //= len(_LETTERS)
-                if n == 0:
-                    break
-            alias = code.ljust(width, "_")
+            i = counters.get(width, 0)
+            counters[width] = i + 1
+            alias = _code(i, width)
             if alias not in used:
                 break
-            k += len(names)
         used.add(alias)
         out[name] = alias
     return out
+
+
+def _code(i: int, width: int) -> str:
+    """The ``i``-th identifier of ``width`` characters (letters alone for one character)."""
+    if width == 1:
+        return _LETTERS[i % len(_LETTERS)] if i < len(_LETTERS) else f"_{i}"
+    digits = ""
+    for _ in range(width - 1):
+        digits = _TAIL[i % len(_TAIL)] + digits
+        i //= len(_TAIL)
+    return "_" + digits if i == 0 else f"_{i}{digits}"
 
 
 def _rename(node: Node, back: Mapping[str, str]) -> Node:
