@@ -259,7 +259,7 @@ def test_compiled_and_scripted_models_are_refused() -> None:
             super().__init__()
             self._orig_mod = model
 
-    with pytest.raises(AttachError, match="torch.compile"):
+    with pytest.raises(AttachError, match=r"torch\.compile"):
         attach(Compiled(), nn.MSELoss(), opt, pairs())
 
 
