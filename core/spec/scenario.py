@@ -371,8 +371,13 @@ def load_scenario(name_or_path: str | Path, seed: int | None = None) -> Scenario
     if path.is_dir():
         raise ScenarioError("this is a folder; give the path of a .yaml scenario file", file=shown)
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)  # /dev/zero, or a data file named by mistake
+        with path.open("rb") as handle:  # in pieces: /dev/zero never ends, st_size says 0
+            pieces: list[bytes] = []
+            size = 0
+            while size <= MAX_BYTES and (piece := handle.read(1 << 16)):
+                pieces.append(piece)
+                size += len(piece)
+        raw = b"".join(pieces)
     except OSError as err:
         raise ScenarioError(
             f"cannot be read ({err.strerror}); check its permissions", file=shown
