@@ -18,6 +18,7 @@ from rich.text import Text
 from ..render import fit, num, wrap
 from ..session import RECORDED
 from .base import Pane
+from .gradients import no_matrix
 
 Column = tuple[str, NDArray[Any], int]  # (header, values per sample, priority: lower stays)
 
@@ -26,6 +27,8 @@ class ChainRulePane(Pane):
     TITLE = "chain rule"
 
     def summary(self, width: int) -> Text:
+        if self.session.spec.kernel is None:  # no weight matrix to point a cursor into
+            return Text(fit(no_matrix(self.session.spec), width), no_wrap=True)
         param, index = self.session.cursor_param()
         grad = self._grad(param, index, self.session.dbg.layer_arrays(self.session.layer))
         text = f"dL/d{param}{list(index)} = {num(grad) if grad is not None else 'not yet'}"
@@ -38,6 +41,8 @@ class ChainRulePane(Pane):
         s = self.session
         dbg = s.dbg
         spec = s.spec
+        if spec.kernel is None:
+            return wrap(no_matrix(spec), width, "italic")
         param, index = s.cursor_param()
         arrays = dbg.layer_arrays(s.layer)
         is_bias = param.endswith(".bias")

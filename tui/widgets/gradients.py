@@ -9,13 +9,31 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from backprop_tui.core import LayerView
 from numpy.typing import NDArray
 from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
 
-from ..render import Grid, cell_width, fit, heat_lines, legend, num, number_lines, numbers_width
+from ..render import (
+    Grid,
+    cell_width,
+    fit,
+    heat_lines,
+    legend,
+    num,
+    number_lines,
+    numbers_width,
+    wrap,
+)
 from .base import Pane
+
+
+def no_matrix(spec: LayerView) -> str:
+    """What the pane says for a layer without a 2-D weight matrix."""
+    if not spec.param_names:
+        return f"{spec.name} ({spec.kind}) has no parameters: nothing to show here"
+    return f"{spec.name} ({spec.kind}): {', '.join(spec.param_names)} have no 2-D matrix to draw"
 
 
 class GradientsPane(Pane):
@@ -68,6 +86,8 @@ class GradientsPane(Pane):
 
     def summary(self, width: int) -> Text:
         s = self.session
+        if s.spec.kernel is None:  # no weight matrix: ReLU, dropout, a 4-D convolution
+            return Text(fit(no_matrix(s.spec), width), no_wrap=True)
         what, kernel, _ = self.arrays()
         param, index = s.cursor_param()
         value = self.value_at(param, index)
@@ -81,6 +101,8 @@ class GradientsPane(Pane):
 
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
+        if s.spec.kernel is None:
+            return wrap(no_matrix(s.spec), width, "italic")
         what, kernel, bias = self.arrays()
         param, index = s.cursor_param()
         head = f"{what} {s.kernel_name} ({kernel.shape[0]}×{kernel.shape[1]})"
