@@ -102,7 +102,9 @@ class InputMap:
     argmax over the units (a softmax output); ``"value"`` — each unit is a map
     of its own, coloured on ``value_range`` about ``value_mid`` (a one-unit
     sigmoid output of a binary classifier has ``classes == 2`` and its
-    boundary at ``value_mid`` = 0.5). ``classes`` is 0 for regression.
+    boundary at ``value_mid`` = 0.5). ``classes`` is the network's number of
+    classes, which the points' labels are (0 for regression), also in the map
+    of a hidden layer (``is_output`` False).
     """
 
     step_index: int
@@ -119,6 +121,7 @@ class InputMap:
     class_names: tuple[str, ...]
     train: PlanePoints
     validation: PlanePoints
+    is_output: bool = True
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -142,7 +145,7 @@ class InputMap:
         found: NDArray[np.int64] | None = None
         if self.kind == "classes":
             found = np.argmax(self.values, axis=2).astype(np.int64)
-        elif self.classes == 2 and self.units == 1:
+        elif self.is_output and self.classes == 2 and self.units == 1:
             found = (self.values[:, :, 0] >= self.value_mid).astype(np.int64)
         return found
 

@@ -189,7 +189,7 @@ class ActionsMixin(_Base):
     def _cursor_moved(self) -> None:
         param, index = self.session.cursor_param()
         self.session.status = f"cursor on {param}{list(index)} · w: edit it"
-        for name in ("gradients", "chain", "updates", "status"):
+        for name in ("gradients", "chain", "updates", "boundary", "status"):  # boundary: the unit
             self.query_one(f"#{name}", Lines).redraw()
 
     def action_next_pane(self, step: int = 1) -> None:

@@ -26,6 +26,7 @@ from .runner import Mode, RunStopped, StepDone, run_steps
 from .session import Session
 from .widgets.activations import ActivationsPane
 from .widgets.base import Lines, Pane
+from .widgets.boundary import BoundaryPane
 from .widgets.chain_rule import ChainRulePane
 from .widgets.gradients import GradientsPane
 from .widgets.header import HeaderBar
@@ -82,6 +83,7 @@ class DebuggerApp(ActionsMixin, App[int]):
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield NetworkPane(s, id="network")
+                yield BoundaryPane(s, id="boundary")
                 yield ActivationsPane(s, id="activations")
                 yield ChartPane(s, id="chart")
                 yield LogPane(s, id="log")

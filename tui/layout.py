@@ -12,7 +12,16 @@ FULL_WIDTH = 110
 FULL_HEIGHT = 32
 BARS = 4  # header, pipeline, status and key lines
 PAIRED = ("gradients", "chain")
-PANES = ("network", "activations", "chart", "log", "gradients", "chain", "updates")  # tab order
+PANES = (  # tab order
+    "network",
+    "boundary",
+    "activations",
+    "chart",
+    "log",
+    "gradients",
+    "chain",
+    "updates",
+)
 
 
 def compact(width: int, height: int) -> bool:

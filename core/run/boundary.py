@@ -229,8 +229,9 @@ class InputMaps:
             y_range=self.y_range,
             value_range=value_range,
             value_mid=value_mid,
-            classes=self.classes if output else 0,
+            classes=self.classes,
             class_names=tuple(names) if names else tuple(str(c) for c in range(self.classes)),
             train=self.train,
             validation=self.validation,
+            is_output=output,
         )

@@ -53,7 +53,8 @@ def test_xor_map_is_the_network_at_each_grid_point(steps: int) -> None:
         assert found.values[row, col, 0] == pytest.approx(out, rel=1e-12)
         assert hidden_map.values[row, col] == pytest.approx(hidden, rel=1e-12, abs=1e-15)
     assert found.kind == "value" and found.classes == 2 and found.value_mid == 0.5
-    assert hidden_map.value_range == (-1.0, 1.0) and hidden_map.classes == 0
+    assert hidden_map.value_range == (-1.0, 1.0) and not hidden_map.is_output
+    assert hidden_map.predicted_classes() is None and hidden_map.classes == 2
 
 
 def test_xor_points_and_predicted_classes() -> None:

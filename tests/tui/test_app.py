@@ -214,7 +214,7 @@ async def test_keys_answer_while_running(scenario_file: Callable[[str], Path]) -
         await pilot.press("c")
         await pilot.pause(0.1)
         await pilot.press("tab")
-        assert app.focused is not None and app.focused.id == "activations"
+        assert app.focused is not None and app.focused.id == "boundary"
         await pilot.press("space")  # stepping by hand waits for a pause
         assert "p pauses first" in pane_text(app, "status")
         assert app.session.running
@@ -483,7 +483,7 @@ async def test_update_table_lists_kernel_then_bias_and_scrolls(xor_app: Debugger
         assert first[0] == ["kernel", "0,0"] and ["bias", "0"] in first
         await pilot.press("down", "down", "down")
         text = pane_text(xor_app, "updates")
-        assert "rows 3–12" in text.splitlines()[0]  # 12 numbers, 10 rows a page: stops at the end
+        assert "rows 4–12" in text.splitlines()[0]  # 12 numbers, 9 rows a page: stops at the end
         assert ["bias", "3"] in [line.split()[:2] for line in text.splitlines()[3:]]
 
 

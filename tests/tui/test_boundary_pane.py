@@ -1,0 +1,234 @@
+"""The decision-boundary pane: reached with Tab, drawn from the engine's map, never computing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from backprop_tui.core import Debugger, InputMap, PlanePoints, load_scenario
+from backprop_tui.tui.app import DebuggerApp, make_app
+from backprop_tui.tui.plane import CLASS_CHARS, HALF, POINT_CHARS, map_lines
+from backprop_tui.tui.render import Palette
+from backprop_tui.tui.widgets.boundary import GUTTER, BoundaryPane
+from textual.pilot import Pilot
+from tui_helpers import LONG_XOR, debugger_on, pane_text
+
+SMALL = (80, 24)
+MEDIUM = (120, 40)
+LARGE = (160, 48)
+
+
+async def settle(app: DebuggerApp, pilot: Pilot[int]) -> None:
+    """Let the map asked for arrive and be drawn."""
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def pane(app: DebuggerApp) -> BoundaryPane:
+    return app.query_one("#boundary", BoundaryPane)
+
+
+def map_rows(app: DebuggerApp) -> list[str]:
+    """The map's lines as drawn, without the gutter: between the title and the axis."""
+    lines = pane_text(app, "boundary").splitlines()
+    rows = [line[GUTTER:] for line in lines if len(line) > GUTTER and line[GUTTER - 1] in "┤│"]
+    return rows
+
+
+@pytest.mark.parametrize("size", [SMALL, MEDIUM])
+async def test_tab_reaches_the_map_and_training_changes_it(
+    xor: Debugger, size: tuple[int, int]
+) -> None:
+    app = make_app(xor)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("right_square_bracket")  # the output layer: the decision boundary
+        app.query_one("#network").focus()
+        await pilot.press("tab")
+        assert app.focused is pane(app)
+        await settle(app, pilot)
+        text = pane_text(app, "boundary")
+        assert "output sigmoid · step 0" in text
+        assert "1.1┤" in text and "-0.1┤" in text and "x0" in text  # the ranges at the edges
+        before = pane(app).lines
+        assert any(HALF in line.plain for line in before)
+        for _ in range(60):
+            await pilot.press("n")
+        await settle(app, pilot)
+        assert "output sigmoid · step 60" in pane_text(app, "boundary")
+        assert pane(app).lines != before
+        shown = pane(app).shown
+        assert shown is not None and shown.step_index == 60
+        expected = xor.input_map(shown.shape[1], shown.shape[0])
+        assert expected is not None and np.array_equal(shown.values, expected.values)
+
+
+async def test_a_large_screen_shows_the_pane_without_tab(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=LARGE) as pilot:
+        await settle(xor_app, pilot)
+        assert not pane(xor_app).folded
+        assert "hidden unit 0/4 tanh · step 0" in pane_text(xor_app, "boundary")
+
+
+async def test_the_map_is_worked_out_off_the_draw_path(xor: Debugger) -> None:
+    threads: list[threading.Thread] = []
+    real = xor.input_map
+
+    def watched(cols: int, rows: int, layer: int | None = None) -> InputMap | None:
+        threads.append(threading.current_thread())
+        return real(cols, rows, layer)
+
+    xor.input_map = watched  # type: ignore[method-assign]
+    app = make_app(xor)
+    async with app.run_test(size=LARGE) as pilot:
+        await settle(app, pilot)
+        for _ in range(3):
+            await pilot.press("n")
+        await settle(app, pilot)
+        assert threads and all(t is not threading.main_thread() for t in threads)
+        width, height = pane(app).content_size
+        with app.session.lock:  # a worker cannot compute while the lock is held here
+            xor.step("batch")  # the shown map is now a step old
+            computed = xor.maps_computed
+            lines = pane(app).build(width, height)
+            assert xor.maps_computed == computed  # drawing asked for it, and did not compute it
+        assert "step 3…" in lines[0].plain  # the old map, marked as being worked out again
+        await settle(app, pilot)
+        assert xor.maps_computed == computed + 1
+        assert "step 4 " in pane_text(app, "boundary")
+
+
+async def test_time_travel_shows_the_map_of_its_step(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=LARGE) as pilot:
+        await pilot.press("right_square_bracket")
+        await settle(xor_app, pilot)
+        first = pane(xor_app).shown
+        await pilot.press("n", "n", "b", "b")
+        await settle(xor_app, pilot)
+        again = pane(xor_app).shown
+        assert first is not None and again is not None and again.step_index == 0
+        assert np.array_equal(first.values, again.values)
+        assert "step 0" in pane_text(xor_app, "boundary")
+
+
+async def test_a_hidden_layer_shows_each_unit_and_the_cursor_s_large() -> None:
+    app = make_app(Debugger(load_scenario("moons")))
+    async with app.run_test(size=LARGE) as pilot:
+        await settle(app, pilot)
+        text = pane_text(app, "boundary")
+        assert "hidden unit 0/16 relu" in text
+        assert text.splitlines()[1].split()[:3] == ["0", "1", "2"]  # the tiles' labels
+        app.query_one("#boundary").focus()
+        await pilot.press("right")
+        await settle(app, pilot)
+        assert "hidden unit 1/16 relu" in pane_text(app, "boundary")
+        shown = pane(app).shown
+        assert shown is not None and shown.layer_name == "hidden" and shown.units == 16
+
+
+async def test_more_inputs_say_the_plane_needs_two() -> None:
+    app = make_app(Debugger(load_scenario("glyphs8")))
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("tab")
+        await settle(app, pilot)
+        assert app.focused is pane(app)
+        assert "needs a network with two inputs" in pane_text(app, "boundary")
+        assert pane(app).asked == 0
+
+
+async def test_no_color_reads_as_class_characters_and_point_letters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    dbg = Debugger(load_scenario("moons"))
+    dbg.run(40)
+    app = make_app(dbg)
+    async with app.run_test(size=MEDIUM) as pilot:
+        await pilot.press("right_square_bracket")
+        await settle(app, pilot)
+        shown = pane(app).shown
+        assert shown is not None and shown.kind == "classes"
+        rows = map_rows(app)
+        assert len(rows) == shown.shape[0] and len(rows[0]) == shown.shape[1]  # a point a char
+        drawn = "".join(rows)
+        assert {"o", "x", "O", "X"} <= set(drawn)  # training and validation points of both
+        classes = shown.predicted_classes()
+        assert classes is not None
+        for r, row in enumerate(rows):  # every other cell is its predicted class's character
+            for c, char in enumerate(row):
+                if char.lower() not in POINT_CHARS:
+                    assert char == CLASS_CHARS[classes[r, c]]
+        assert set(drawn) - set(POINT_CHARS + POINT_CHARS.upper()) == {".", "-"}
+
+
+async def test_no_color_value_map_reads_as_digits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(Debugger(load_scenario("xor")))
+    async with app.run_test(size=MEDIUM) as pilot:
+        await pilot.press("right_square_bracket")
+        await settle(app, pilot)
+        drawn = "".join(map_rows(app))
+        assert set(drawn) - {"o", "x"} <= set("0123456789") and {"o", "x"} <= set(drawn)
+        assert "0…9: 0…1" in pane_text(app, "boundary")
+
+
+async def test_the_pane_asks_while_a_continue_runs(scenario_file: Callable[[str], Path]) -> None:
+    dbg = debugger_on(scenario_file(LONG_XOR))
+    app = make_app(dbg)
+    async with app.run_test(size=SMALL) as pilot:
+        app.query_one("#boundary").focus()
+        await pilot.press("c")
+        await pilot.pause(1.2)  # at least two detail frames
+        await pilot.press("p")
+        while app.session.running:
+            await pilot.pause(0.01)
+        await settle(app, pilot)
+        shown = pane(app).shown
+        assert shown is not None and shown.step_index == dbg.step_index > 0
+
+
+# ------------------------------------------------------------------ pure drawing
+def _tiny_map(kind: str = "classes") -> InputMap:
+    """2×4 grid, two classes split down the middle; one training point of each class."""
+    left, right = [0.9, 0.1], [0.2, 0.8]
+    values = np.array([[left, left, right, right]] * 2, dtype=np.float64)
+    if kind == "value":
+        values = values[:, :, 1:]
+    points = PlanePoints(np.array([0, 1]), np.array([[0.5, 1.5], [3.5, 0.5]]), np.array([0.0, 1.0]))
+    empty = PlanePoints(np.zeros(0, dtype=np.int64), np.zeros((0, 2)), np.zeros(0))
+    return InputMap(
+        step_index=0,
+        layer_index=1,
+        layer_name="output",
+        activation="softmax" if kind == "classes" else "sigmoid",
+        kind="classes" if kind == "classes" else "value",
+        values=values,
+        x_range=(0.0, 4.0),
+        y_range=(0.0, 2.0),
+        value_range=(0.0, 1.0),
+        value_mid=0.5,
+        classes=2,
+        class_names=("0", "1"),
+        train=points,
+        validation=empty,
+    )
+
+
+def test_glyph_lines_put_class_characters_and_points_in_their_cells() -> None:
+    lines = [line.plain for line in map_lines(_tiny_map(), 0, 2, 4, Palette(glyphs=True))]
+    assert lines == ["o.--", "..-x"]
+
+
+def test_glyph_value_lines_are_digits() -> None:
+    lines = map_lines(_tiny_map("value"), 0, 2, 4, Palette(glyphs=True), points=False)
+    assert [line.plain for line in lines] == ["1188", "1188"]
+
+
+def test_colour_lines_are_half_blocks_two_points_a_character() -> None:
+    lines = map_lines(_tiny_map(), 0, 1, 4, Palette(), points=False)
+    assert [line.plain for line in lines] == [HALF * 4]
+    left, right = lines[0].spans[0].style, lines[0].spans[-1].style
+    assert left != right  # the two classes in two colours
