@@ -13,8 +13,10 @@
    process spinning a core, in three processes that differ only in their BLAS
    threads: the thread count the command line chooses (core/system/threads.py),
    one thread forced with ``OPENBLAS_NUM_THREADS=1``, and OpenBLAS's default
-   (what ran before the choice existed). They take turns, block by block, so a
-   change in the machine's load hurts all three alike. Targets with the
+   (what ran before the choice existed). They take turns five steps at a time,
+   so a change in the machine's load hurts all three alike. On a shared machine
+   the load of others comes on top of the bench's own competing process: the
+   load average printed beside the figures says how quiet "quiet" was. Targets with the
    competing process: the chosen threads within 2.5× of their quiet time, and
    within 1.25× of one thread forced — threads never cost more than they bring.
 
@@ -405,7 +407,7 @@ def main() -> None:
     report = Report()
     steps = args.steps or (300 if args.quick else 600)
     seed_network(report, steps, args.block, args.profile)
-    big_network(report, rounds=4 if args.quick else 12, block=15 if args.quick else 20)
+    big_network(report, rounds=12 if args.quick else 40, block=5)
     alias_bomb(report)
     report.finish()
 
