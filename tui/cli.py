@@ -14,12 +14,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from backprop_tui.core.attach.errors import AttachError
 from backprop_tui.core.errors import BackendUnavailable, ExpressionError, ScenarioError
 from backprop_tui.core.safetext import visible
 from backprop_tui.core.traces.recording import TraceError
 
 if TYPE_CHECKING:
-    from backprop_tui.core import Debugger
+    from backprop_tui.core import Debugger, RunView
+    from backprop_tui.core.attach.run import AttachedRun
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +43,7 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ScenarioError, BackendUnavailable, TraceError) as err:
+        except (ScenarioError, BackendUnavailable, TraceError, AttachError) as err:
             fail(str(err))
         except ExpressionError as err:
             click.echo(
@@ -113,6 +115,25 @@ def make_debugger(
     return Debugger(scenario, backend=backend, device=device, dtype=dtype, **extra)
 
 
+def is_script(name: str) -> bool:
+    """A .py file is the user's own training script, run as code; anything else is data."""
+    return name.endswith(".py")
+
+
+def make_attached(script: str, **options: Any) -> AttachedRun:
+    """The run of the model a training script defines (see core/attach/script.py)."""
+    from backprop_tui.core import attach
+    from backprop_tui.core.attach.script import load_script, user_error
+
+    args = load_script(script)
+    try:
+        return attach(**args, **options)
+    except AttachError:
+        raise
+    except Exception as err:  # the user's model or data failed on its first batch
+        raise AttachError(user_error(err, script)) from err
+
+
 class _DefaultGroup(click.Group):
     """``backprop-tui SCENARIO`` means ``backprop-tui open SCENARIO``."""
 
@@ -170,8 +191,13 @@ def open_(
     fps: float,
     history_mb: float,
 ) -> None:
-    """Open the debugger on SCENARIO (a .yaml path or a bundled name such as xor)."""
-    debugger = make_debugger(scenario, backend, device, dtype, seed, history_mb=history_mb)
+    """Open the debugger on SCENARIO (a .yaml path or a bundled name such as xor), or on
+    the model a training script defines (a .py file, run as code)."""
+    debugger: RunView
+    if is_script(scenario):
+        debugger = make_attached(scenario, history_mb=history_mb)
+    else:
+        debugger = make_debugger(scenario, backend, device, dtype, seed, history_mb=history_mb)
     from .app import make_app
 
     app = make_app(debugger, fps=fps)
@@ -279,8 +305,11 @@ def run(
 
     It stops early at the first NaN or Inf, at --until, or at a breakpoint the
     scenario declares; stopped_by says which ("breakpoint: EXPR", "nan",
-    "steps" or "end").
+    "steps" or "end"). SCENARIO may be a training script (.py, run as code).
     """
+    if is_script(scenario):
+        _run_script(scenario, steps, until, as_json, save)
+        return
     # A headless run never steps back: keep the history to one step.
     dbg = make_debugger(scenario, backend, device, dtype, seed, history_mb=1)
     if until is not None:
@@ -411,7 +440,13 @@ def gradcheck(
     sample: int,
     eps: float,
 ) -> None:
-    """Check backprop against finite differences (float64): a table, exit 1 on failure."""
+    """Check backprop against finite differences (float64): a table, exit 1 on failure.
+
+    SCENARIO may be a training script (.py, run as code): its model is checked on a
+    float64 copy, never touched itself."""
+    if is_script(scenario):
+        _gradcheck_script(scenario, layer, steps, sample, eps)
+        return
     from backprop_tui.core.run.gradcheck import gradient_check
 
     dbg = make_debugger(scenario, backend, device, dtype, seed)
@@ -423,6 +458,60 @@ def gradcheck(
     result = gradient_check(dbg, layer=layer, sample=sample, eps=eps)
     for line in result.table():
         click.echo(line)
+    sys.exit(0 if result.passed else 1)
+
+
+def _run_script(
+    script: str, steps: int | None, until: str | None, as_json: bool, save: str | None
+) -> None:
+    """``run`` on a training script: the attached model, headless."""
+    from backprop_tui.core.attach.script import user_error
+
+    if save is not None:
+        fail("--save records scenario runs only; a training script's run cannot be saved yet")
+    dbg = make_attached(script, history_mb=1)
+    if until is not None:
+        dbg.parse_expression(until)
+    total = dbg.total_steps if steps is None else steps
+    try:
+        with click.progressbar(
+            length=total, label=visible(dbg.title), file=sys.stderr, show_pos=True
+        ) as bar:
+            outcome = dbg.run_until(until, max_steps=steps, on_step=lambda _: bar.update(1))
+    except AttachError:
+        raise
+    except Exception as err:  # the user's model failed in a step
+        raise AttachError(user_error(err, script)) from err
+    result: dict[str, Any] = {"steps": dbg.step_index, "epoch": dbg.epoch, "loss": dbg.loss}
+    result.update(dbg.metrics)
+    result["stopped_by"] = outcome.stopped_by
+    result["warnings"] = [entry.text for entry in dbg.log if entry.level == "warning"]
+    if as_json:
+        click.echo(json.dumps({k: _json_number(v) for k, v in result.items()}, allow_nan=False))
+    else:
+        click.echo(f"steps {result['steps']}  epoch {result['epoch']}  loss {_num(result['loss'])}")
+        for key, value in dbg.metrics.items():
+            click.echo(f"{key} {_num(value)}")
+        for warning in result["warnings"]:
+            click.echo(f"warning: {visible(warning)}")
+        click.echo(f"stopped by {outcome.stopped_by}")
+    dbg.close()
+    sys.exit(1 if outcome.stopped_by == "nan" else 0)
+
+
+def _gradcheck_script(script: str, layer: str | None, steps: int, sample: int, eps: float) -> None:
+    from backprop_tui.core.attach.gradcheck import check_attached
+
+    dbg = make_attached(script, history_mb=1)
+    names = dbg.layer_names
+    if layer is not None and layer not in names:
+        fail(f"--layer: no layer named '{layer}'; the layers are {', '.join(names)}")
+    for _ in range(steps):
+        dbg.step("batch")
+    result = check_attached(dbg, layer=layer, sample=sample, eps=eps)
+    for line in result.table():
+        click.echo(visible(line))
+    dbg.close()
     sys.exit(0 if result.passed else 1)
 
 
