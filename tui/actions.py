@@ -279,6 +279,9 @@ class ActionsMixin(_Base):
         if not self._writable("editing weights"):
             return
         s = self.session
+        if s.spec.kernel is None:  # ReLU, dropout, a 4-D weight: no matrix under the cursor
+            self._refuse(f"{s.spec.name} ({s.spec.kind}) has no weight matrix to edit here")
+            return
         param, index = s.cursor_param()
         with s.lock:
             value = float(s.dbg.params[param][index])
