@@ -15,7 +15,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .stats import StepStatistics
+from . import advice
+from .stats import Location, StepStatistics
 
 DEFAULTS: dict[str, float | bool] = {
     "enabled": True,
@@ -58,6 +59,8 @@ class Finding:
     kind: str
     layer: str | None
     text: str
+    # Where the step computed what it is about: (phase, position) in pipeline order.
+    order: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -105,27 +108,40 @@ class Diagnostics:
         for kind in ("nan", "inf"):
             where = stats.first(kind) if bad is not None else None
             if self._due(kind, None, where is not None, 0, stats.step, persist=1):
-                found.append(Finding(kind, None, f"{stats.describe(kind)}; " + _NAN_FIX))
+                assert where is not None
+                text = f"{stats.describe(kind)}; " + _NAN_FIX
+                found.append(Finding(kind, None, text, _order(stats, where)))
         if bad is not None:
             # Everything downstream of a NaN is NaN; other warnings would only repeat it.
             self._rises = 0
-            return found
+            return sorted(found, key=lambda f: f.order)
+        self._units(found, stats)  # first: the gradients' advice reads its conditions
         self._gradients(found, stats)
-        self._units(found, stats)
         self._updates(found, stats)
         self._loss(found, stats)
-        return found
+        # In the order the step computed what they are about (stable within a place).
+        return sorted(found, key=lambda f: f.order)
+
+    def _from_start(self, kind: str, layer: str | None, step: int) -> bool:
+        """Whether the condition, just told, has held since the first step."""
+        track = self._tracks.get((kind, layer))
+        return track is not None and step - track.run + 1 <= 1
 
     # ------------------------------------------------------------ the checks
     # Each check words its warning only when one is due: most steps report nothing.
     def _gradients(self, found: list[Finding], stats: StepStatistics) -> None:
         norms = {spec.name: stats.grad_norm(spec.name) for spec in stats.layers}
-        largest = max((n for n in norms.values() if n is not None), default=0.0)
+        largest_layer, largest = None, 0.0
+        for layer, norm in norms.items():
+            if norm is not None and norm > largest:
+                largest_layer, largest = layer, norm
         high = self.number("exploding_grad_norm")
         low, ratio = self.number("vanishing_grad_norm"), self.number("vanishing_grad_ratio")
-        for layer, norm in norms.items():
+        for i, spec in enumerate(stats.layers):
+            layer, norm = spec.name, norms[spec.name]
             if norm is None:
                 continue
+            at = _backward(stats, i)
             exploding = norm > high
             severity = _decades(norm / high) if exploding else 0
             if self._due("exploding_gradients", layer, exploding, severity, stats.step, persist=1):
@@ -134,40 +150,45 @@ class Diagnostics:
                         "exploding_gradients",
                         layer,
                         f"{layer}: gradient norm {norm:.3g} is above {high:g} (exploding "
-                        "gradients); lower the learning rate, start from smaller weights "
-                        "(glorot_uniform) or use fewer layers",
+                        f"gradients); {advice.exploding_fix(stats, spec)}",
+                        at,
                     )
                 )
             share = norm / largest if largest > 0 else 1.0
             vanishing = norm < low or share < ratio
             severity = _decades(ratio / share) if share > 0 and share < ratio else 0
             if self._due("vanishing_gradients", layer, vanishing, severity, stats.step):
+                why = self._blocked(stats, i) or advice.vanishing_fix(
+                    stats, i, largest_layer, self.settings
+                )
                 found.append(
                     Finding(
                         "vanishing_gradients",
                         layer,
                         f"{layer}: gradient norm {norm:.3g}, {share:.2g} of the largest layer's "
-                        f"({largest:.3g}) (vanishing gradients); use relu instead of sigmoid, "
-                        "fewer layers, or glorot/he initialization",
+                        f"({largest:.3g}) (vanishing gradients); {why}",
+                        at,
                     )
                 )
 
     def _units(self, found: list[Finding], stats: StepStatistics) -> None:
         last = stats.layers[-1].name
-        for spec in stats.layers:
+        for i, spec in enumerate(stats.layers):
             name = spec.name
+            at = (PHASE_ORDER["forward"], i)
             dead = stats.dead_fraction(name)
             if dead is not None:
                 limit = self.number("dead_fraction")
                 active = dead >= limit and dead > 0
                 if self._due("dead_relu", name, active, int(dead * 4), stats.step):
+                    fix = advice.dead_fix(spec, self._from_start("dead_relu", name, stats.step))
                     found.append(
                         Finding(
                             "dead_relu",
                             name,
                             f"{name}: {_count(dead, spec.units)} relu units output zero for the "
-                            "whole batch (dying ReLU); lower the learning rate, or use "
-                            "he_uniform or leaky_relu",
+                            f"whole batch (dying ReLU); {fix}",
+                            at,
                         )
                     )
             saturated = stats.saturated_fraction(name) if name != last else None
@@ -175,14 +196,15 @@ class Diagnostics:
                 limit = self.number("saturated_fraction")
                 active = saturated >= limit and saturated > 0
                 if self._due("saturation", name, active, int(saturated * 4), stats.step):
+                    start = self._from_start("saturation", name, stats.step)
                     found.append(
                         Finding(
                             "saturation",
                             name,
                             f"{name}: {saturated:.0%} of its {spec.activation} outputs over the "
                             "batch are saturated, their slope under 1% of its peak, so little "
-                            "gradient gets through; scale the inputs to about ±1, or start from "
-                            "smaller weights (glorot_uniform)",
+                            f"gradient gets through; {advice.saturation_fix(stats, spec, start)}",
+                            at,
                         )
                     )
             if self._due("symmetry", name, stats.symmetric(name), 0, stats.step):
@@ -194,16 +216,18 @@ class Diagnostics:
                         "the same value and get the same gradient: symmetry never breaks; "
                         "initialize the kernel randomly (glorot_uniform), not with zeros or a "
                         "constant",
+                        (PHASE_ORDER["update"], i),
                     )
                 )
 
     def _updates(self, found: list[Finding], stats: StepStatistics) -> None:
         high, low = self.number("update_ratio_high"), self.number("update_ratio_low")
-        for spec in stats.layers:
+        for i, spec in enumerate(stats.layers):
             name = spec.name
             ratio = stats.update_ratio(name)
             if ratio is None:
                 continue
+            at = (PHASE_ORDER["update"], i)
             severity = _decades(ratio / high) if ratio > high else 0
             if self._due("update_ratio_high", name, ratio > high, severity, stats.step):
                 found.append(
@@ -212,17 +236,25 @@ class Diagnostics:
                         name,
                         f"{name}: update/weight ratio {ratio:.2g} is above {high:g} (about 1e-3 "
                         "is healthy); the weights jump around: lower the learning rate",
+                        at,
                     )
                 )
             severity = _decades(low / ratio) if 0 < ratio < low else 0
             if self._due("update_ratio_low", name, ratio < low, severity, stats.step):
+                blocked = self._blocked(stats, i)
+                vanishing = self._active("vanishing_gradients", name)
+                why = (
+                    f", as its gradient is near zero: {blocked}"
+                    if blocked is not None
+                    else advice.update_low_fix(stats, vanishing, self.settings)
+                )
                 found.append(
                     Finding(
                         "update_ratio_low",
                         name,
                         f"{name}: update/weight ratio {ratio:.2g} is below {low:g} (about 1e-3 "
-                        "is healthy); the layer barely learns: raise the learning rate or check "
-                        "its gradients",
+                        f"is healthy); the layer barely learns{why}",
+                        at,
                     )
                 )
 
@@ -245,8 +277,22 @@ class Diagnostics:
                     None,
                     f"the loss rose {self._rises} steps in a row, from "
                     f"{self._rise_start or 0:.4g} to {loss or 0:.4g}; lower the learning rate",
+                    (PHASE_ORDER["loss"], 0),
                 )
             )
+
+    def _blocked(self, stats: StepStatistics, i: int) -> str | None:
+        """Dead or saturated units that stop layer ``i``'s gradient, with their fix, or None."""
+        blocked = advice.blocked_by(stats, i, self.settings)
+        if blocked is None:
+            return None
+        start = self._from_start(blocked.kind, blocked.layer.name, stats.step)
+        return advice.unblock(stats, blocked, start)
+
+    def _active(self, kind: str, layer: str | None) -> bool:
+        """Whether the condition held at the step just observed."""
+        track = self._tracks.get((kind, layer))
+        return track is not None and track.run > 0
 
     # -------------------------------------------------------------- reporting
     def _due(
@@ -285,6 +331,20 @@ class Diagnostics:
 
 
 _NAN_FIX = "lower the learning rate, or look for a log or division of zero"
+PHASE_ORDER = {"input": 0, "forward": 1, "loss": 2, "backward": 3, "update": 4}
+
+
+def _order(stats: StepStatistics, where: Location) -> tuple[int, int]:
+    """The place of ``where`` in the step: phase, then layer (backward from the last)."""
+    names = [spec.name for spec in stats.layers]
+    i = names.index(where.layer) if where.layer in names else 0
+    return (
+        _backward(stats, i) if where.phase == "backward" else (PHASE_ORDER.get(where.phase, 0), i)
+    )
+
+
+def _backward(stats: StepStatistics, i: int) -> tuple[int, int]:
+    return (PHASE_ORDER["backward"], len(stats.layers) - 1 - i)
 
 
 def _decades(ratio: float) -> int:

@@ -165,10 +165,11 @@ def test_exploding_gradients_are_reported_per_layer_with_the_numbers() -> None:
     dbg.step("batch")
     assert dbg.stats is not None
     found = warnings_of(dbg, "exploding_gradients")
-    assert [e.layer for e in found] == ["hidden", "output"]
+    # in the order backprop computes them: from the last layer down
+    assert [e.layer for e in found] == ["output", "hidden"]
     norm = dbg.stats.grad_norm("hidden")
     assert norm is not None and norm > 1e-3
-    assert f"gradient norm {norm:.3g} is above 0.001" in found[0].text
+    assert f"gradient norm {norm:.3g} is above 0.001" in found[1].text
     # It lasts, but is not told again at every step.
     steps(dbg, 20)
     assert len(warnings_of(dbg, "exploding_gradients")) == 2
@@ -186,8 +187,8 @@ def test_vanishing_gradients_are_measured_against_the_largest_layer() -> None:
     largest = max(norms.values())
     starved = [name for name, norm in norms.items() if norm < 1e-4 * largest]
     assert starved and "layer_1" in starved
-    assert [e.layer for e in found] == starved
-    assert f"gradient norm {norms['layer_1']:.3g}" in found[0].text
+    assert [e.layer for e in found] == starved[::-1]  # backward: from the last layer down
+    assert f"gradient norm {norms['layer_1']:.3g}" in found[-1].text
 
 
 # ---------------------------------------------------------------- dead units
