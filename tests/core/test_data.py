@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 from backprop_tui.core import load_scenario
+from backprop_tui.core.spec import glyphs
 from backprop_tui.core.spec.data import Dataset
 
 
@@ -150,6 +152,26 @@ def test_glyphs(tmp_path: Path, size: int) -> None:
     assert np.mean(distance.argmin(axis=1) == ids[test]) > 0.3  # chance is 0.1
     # no two images the same: random shifts, scales and noise
     assert len(np.unique(x.round(6), axis=0)) == n
+
+
+def test_glyphs_are_drawn_in_chunks_with_the_numbers_of_one_draw() -> None:
+    # drawn all at once before glyphs came in chunks of 256; these are those numbers
+    images, labels = glyphs.draw(np.random.default_rng([3, 1]), 600, size=28, noise=0.1)
+    assert labels[:5].tolist() == [9, 2, 5, 4, 7]
+    assert images.sum() == pytest.approx(68549.77273896617, rel=1e-12)
+    assert images[599].sum() == pytest.approx(110.25584664920595, rel=1e-12)
+    assert images[256, 14, 14] == pytest.approx(0.422772278891277, rel=1e-12)
+
+
+def test_glyphs_load_within_twice_their_size(tmp_path: Path) -> None:
+    tracemalloc.start()
+    try:
+        data = _load(tmp_path, "  generator: glyphs\n  n: 3000", inputs=784, units=10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    size = data.x_train.nbytes + data.y_train.nbytes
+    assert peak < 2 * size, f"peak {peak / 2**20:.0f} MB for {size / 2**20:.0f} MB of data"
 
 
 def test_glyphs_default_to_mnist_shape(tmp_path: Path) -> None:
