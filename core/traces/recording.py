@@ -173,12 +173,16 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
     if not magic.startswith(ZIP_MAGIC):
         raise TraceError("is not a backprop-tui trace (not an .npz archive)", name)
     try:
+        cap = data_cap()
+    except ArrayFileError as err:
+        raise TraceError(f"cannot be opened: {err}", name) from None
+    try:
         members = npz_members(file, name)
         if "header" not in members:
             raise TraceError(
                 "is an .npz archive but not a backprop-tui trace (it has no header)", name
             )
-        arrays = load_npz(file, name, cap=data_cap())
+        arrays = load_npz(file, name, cap=cap)
     except OverCap as err:
         raise TraceError(_unprefixed(str(err), name), name) from None
     except ArrayFileError as err:

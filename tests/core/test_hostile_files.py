@@ -202,6 +202,16 @@ def test_a_trace_with_a_malformed_header_is_refused_in_one_line(
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
 
 
+def test_a_bad_cap_setting_is_no_damage_of_the_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trace = _recorded(tmp_path)
+    monkeypatch.setenv("BACKPROP_TUI_MAX_DATA_MB", "-3")
+    with pytest.raises(TraceError, match="BACKPROP_TUI_MAX_DATA_MB must be a number") as caught:
+        load_trace(trace)
+    assert "damaged" not in str(caught.value)
+
+
 def test_a_zip_bomb_trace_is_refused_before_it_inflates(tmp_path: Path) -> None:
     trace = _recorded(tmp_path)
     with (
