@@ -19,9 +19,10 @@ and optimizer state are bit for bit those of the plain loop (on the CPU).
 The update table is measured: each parameter is copied before
 ``optimizer.step()`` and its change read after, beside the optimizer's own
 state for it (``exp_avg``, ``momentum_buffer``…), this step's learning rate
-and the clipping factor. There is no pending update: for an arbitrary
-optimizer it is known only once applied, so ``update_arrays`` answers from
-the update phase on.
+and the clipping factor. Before the update, when stepping by phase or layer
+(so that the run stops there), the pending update is worked out when the
+backward pass ends by stepping a deep copy of the optimizer over copies of
+the parameters (:mod:`.pending`); stepping by batch or epoch skips it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from .checks import check_inputs
 from .errors import AttachError
 from .hooks import Call, LayerInfo, Tracer, discover_layers, first_tensor
 from .names import parse_on_modules
+from .pending import pending_update
 from .state import StepState, edit_text, finish_statistics
 from .travel import Keyframes, restore, take
 from .views import layer_view, state_terms, term_names_of, update_rule_of
@@ -136,6 +138,8 @@ class AttachedRun:
         self._params_host: tuple[int, dict[str, NDArray[Any]]] | None = None
         self._grads_host: tuple[int, dict[str, NDArray[Any]]] | None = None
         self._term_names = term_names_of(optimizer, clip_grad_norm is not None)
+        self._fine = True  # stepping by phase or layer: the pending update is shown
+        self.pending: PhaseRecord | None = None
 
     # ------------------------------------------------------------- discovery
     def _discover(
@@ -347,6 +351,11 @@ class AttachedRun:
         return out
 
     def update_arrays(self, param: str) -> tuple[UpdateState, UpdateArrays] | None:
+        """Once the backward pass is done, the pending update (worked out on a copy of the
+        optimizer when stepping by phase or layer); after the update, the applied one."""
+        if self.pending is not None:
+            found = from_record(self.pending, param)
+            return ("pending", found) if found is not None else None
         if self.phase not in ("update", "input") or self.last_update is None:
             return None
         found = from_record(self.last_update, param)
@@ -416,6 +425,8 @@ class AttachedRun:
             raise ValueError(f"unknown step size {granularity!r}; use one of {GRANULARITIES}")
         if self.finished:
             raise NotPossible(FINISHED.format(epochs=self.total_epochs, steps=self.step_index))
+        # Only a step that stops between backward and update shows the pending update.
+        self._fine = granularity in ("phase", "layer")
         record = self._advance()
         if granularity == "layer":
             return record
@@ -480,6 +491,7 @@ class AttachedRun:
                 self.feed.forget_before(oldest)
         self._apply(self._mid_edits.get(k, ()))
         self.state = StepState(entry=entry)
+        self.pending = None
         self.records = []
         self.phase, self.layer_index = "input", None
         batch = self._batch_of(entry)
@@ -562,6 +574,11 @@ class AttachedRun:
         for name in self._layers[i].param_names:
             if name in state.grads:
                 arrays[name] = state.grads[name]
+        if i == 0 and self._fine:
+            clip = state.clip_factor if self.clip is not None else None
+            found = pending_update(self.optimizer, self._params, state.grads, clip)
+            if found is not None:
+                self.pending = self._record("update", found, loss=state.loss, complete=False)
         self.phase, self.layer_index = "backward", i
         return self._record(
             "backward",
@@ -573,6 +590,7 @@ class AttachedRun:
 
     def _update(self, quiet: bool) -> PhaseRecord:
         state = self.state
+        self.pending = None
         params = self._params
         lr_of: dict[int, float] = {}
         for group in self.optimizer.param_groups:
@@ -684,6 +702,7 @@ class AttachedRun:
         self.phase, self.layer_index = "update", None
         self.records = []
         self.last_update = None
+        self.pending = None
         self.state = StepState()
         return True
 

@@ -69,6 +69,11 @@ async def test_opens_steps_by_phase_layer_and_batch_and_quits(
             await pilot.press("left_square_bracket")
         await pilot.pause()
         assert app.session.spec.name == run.layer_names[0]
+        await pilot.press("w")  # a Linear opens the dialog; a convolution says it cannot
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running
         for name in run.layer_names[1:]:  # every module selectable, with weights or without
             await pilot.press("right_square_bracket")
             await pilot.pause()

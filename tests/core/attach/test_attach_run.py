@@ -270,3 +270,35 @@ def test_importing_the_core_imports_no_torch() -> None:
     code = "import sys, backprop_tui.core as c; c.attach; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_pending_update_is_the_one_then_applied() -> None:
+    torch.manual_seed(0)
+    model = TinyGPT()
+    opt = gpt_optimizer(model)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+    run = attach(model, None, opt, gpt_data(), scheduler=sched, clip_grad_norm=0.05)
+    run.step("batch")
+    while run.phase != "backward" or run.layer_index != 0:
+        run.step("phase")
+    assert run.next_phase == "update"
+    found = run.update_arrays("qkv.weight")
+    assert found is not None and found[0] == "pending" and found[1].new is None
+    pending = found[1]
+    assert set(pending.terms) == {"exp_avg", "exp_avg_sq", "lr", "clip"}
+    run.step("phase")
+    applied = run.update_arrays("qkv.weight")
+    assert applied is not None and applied[0] == "applied"
+    assert np.array_equal(pending.change, applied[1].change)
+    for term in pending.terms:
+        assert np.array_equal(pending.terms[term], applied[1].terms[term]), term
+    assert float(applied[1].terms["lr"].flat[0]) == 3e-3 * 0.5  # this step's, before the schedule
+
+
+def test_stepping_by_batch_skips_the_pending_update() -> None:
+    run = _run()
+    run.step("phase")
+    run.step("phase")
+    run.step("phase")
+    run.step("batch")  # backward and update in one go
+    assert run.pending is None and run.update_arrays("fc1.weight") is not None
