@@ -55,10 +55,15 @@ class CsvData:
 
 
 def _count_lines(path: Path) -> int:
+    """How many lines the file has at most, ended by CR LF, LF or a lone CR (old Macs)."""
     lines = 0
+    last = b""
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
-            lines += chunk.count(b"\n")
+            lines += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+            if last == b"\r" and chunk[:1] == b"\n":
+                lines -= 1  # a CR LF cut between two chunks
+            last = chunk[-1:]
     return lines + 1  # the last line may end without a line feed
 
 
@@ -206,6 +211,8 @@ def _read_rows(
                 f"line {number} of {file} has {len(row)} cells; every row must have {width} "
                 f"cells, like the header{hint}"
             )
+        if n == lines:  # cannot happen: every row ends a line
+            raise CsvError(f"{file} has more rows than lines; save it again as plain CSV")
         column = -1
         try:
             for j, column in enumerate(x_cols):
@@ -226,7 +233,7 @@ def _read_rows(
         n += 1
     if n == 0:
         raise CsvError(f"{file} needs a header row and at least one row of data")
-    x = x[:n]
+    x = x[:n] if n > 0.9 * lines else x[:n].copy()  # blank lines: keep no buffer around
     if index_col is not None and not np.array_equal(index[:n], np.arange(n)):
         x = np.concatenate([index[:n, None], x], axis=1)  # a real feature after all
         x_cols = [index_col, *x_cols]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from backprop_tui.core import Debugger, ScenarioError, load_scenario
+from backprop_tui.core.spec import csvfile
 from backprop_tui.core.spec.arrayfile import CAP_VARIABLE, MB
 
 SPECIES = ("setosa", "versicolor", "virginica")
@@ -182,6 +183,20 @@ def test_rows_of_another_length_name_their_line(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("a,b,label\n1,2,0\n1,2\n")
     err = _error(_scenario(tmp_path, "  file: d.csv\n  target: label", inputs=2, units=1))
     assert "line 3" in err.message and "3 cells" in err.message
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_every_line_ending_reads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    monkeypatch.setattr(csvfile, "CHUNK", 7)  # line ends cut between chunks too
+    rows = [f"{i},{i % 3},{'ab'[i % 2]}" for i in range(40)]
+    (tmp_path / "d.csv").write_bytes(ending.join(["a,b,label", *rows, ""]).encode())
+    data = load_scenario(
+        _scenario(tmp_path, "  file: d.csv\n  target: label", inputs=2, units=1)
+    ).data
+    assert data.x_train.shape == (40, 2) and data.class_names == ("a", "b")
+    assert data.x_train[:, 0].tolist() == list(range(40))
 
 
 # ------------------------------------------------------------------------ caps
