@@ -376,44 +376,40 @@ def test_unknown_or_wrong_diagnostic_settings_are_scenario_errors(tmp_path: Path
 
 # ------------------------------------------------------------ bug scenarios
 BUGS = [
-    # scenario, how run_until stops, (diagnostic, layer) that must be warned of, steps to run
-    ("bug_dying_relu", "breakpoint: dead_fraction(hidden) > 0.5", ("dead_relu", "hidden"), 40),
-    ("bug_exploding", "breakpoint: grad_norm > 1000", ("exploding_gradients", "dense_1"), 5),
+    # scenario, how run_until stops, (diagnostic, layer) already warned of when it stops
+    (
+        "bug_dying_relu",
+        "breakpoint: epoch >= 2 and dead_fraction(hidden) > 0.5",
+        ("dead_relu", "hidden"),
+    ),
+    ("bug_exploding", "breakpoint: grad_norm > 1000", ("exploding_gradients", "dense_1")),
     (
         "bug_vanishing",
-        "breakpoint: grad_norm(layer_1) < 1e-4 * grad_norm(output)",
+        "breakpoint: epoch >= 2 and grad_norm(layer_1) < 1e-4 * grad_norm(output)",
         ("vanishing_gradients", "layer_1"),
-        20,
     ),
     (
         "bug_saturation",
-        "breakpoint: saturated_fraction(hidden) > 0.5",
+        "breakpoint: epoch >= 2 and saturated_fraction(hidden) > 0.5",
         ("saturation", "hidden"),
-        20,
     ),
     (
         "bug_symmetry",
         "breakpoint: epoch >= 10 and val_accuracy < 0.8",
         ("symmetry", "hidden"),
-        20,
     ),
-    ("bug_nan", "nan", ("inf", None), 200),
+    ("bug_nan", "nan", ("inf", None)),
 ]
 
 
-@pytest.mark.parametrize(("name", "stop", "warning", "run"), BUGS, ids=[b[0] for b in BUGS])
-def test_each_bug_scenario_is_caught(
-    name: str, stop: str, warning: tuple[str, str | None], run: int
-) -> None:
+@pytest.mark.parametrize(("name", "stop", "warning"), BUGS, ids=[b[0] for b in BUGS])
+def test_each_bug_scenario_is_caught(name: str, stop: str, warning: tuple[str, str | None]) -> None:
     dbg = Debugger(load_scenario(name))
     result = dbg.run_until(max_steps=400)
     assert result.stopped_by == stop
     assert result.hit is not None and result.hit.step == dbg.step_index
     assert dbg.log[-1].level == "break"
-    for i in range(len(dbg.breakpoints)):
-        dbg.toggle_breakpoint(i)
-    if dbg.step_index < run:
-        dbg.run_until(max_steps=run - dbg.step_index)
+    # Where it stops, the diagnosis it is about is on the log already.
     assert warning in {(e.kind, e.layer) for e in warnings_of(dbg)}
 
 
