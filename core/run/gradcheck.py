@@ -1,9 +1,11 @@
 """Gradient check: backprop's gradients against central finite differences, in float64.
 
 The check never touches the debugger's own state. It copies the current
-parameters to float64, takes the current batch, and runs a separate NumPy
-backend: one backward pass for the analytic gradient, then for each checked
-entry two forward passes with the entry nudged by ``±eps``:
+parameters to float64 and takes the current batch. The analytic gradient comes
+from the run's own backend — a twin of it in float64 on the same device, so
+``--backend torch`` checks torch's autograd, not the NumPy reference — and the
+numeric one from the NumPy reference, for each checked entry two forward
+passes with the entry nudged by ``±eps``:
 
     numeric = (L(w + eps) − L(w − eps)) / (2·eps)
 
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..backends import Backend, make_backend
 from ..backends.numpy_backend import NumpyBackend
 from ..maths import losses
 from .loop import epoch_order
@@ -105,6 +108,7 @@ class GradCheckResult:
     eps: float
     tolerance: float
     floor: float
+    source: str = ""  # what computed the analytic gradients: "numpy cpu", "torch cuda:0", …
 
     @property
     def passed(self) -> bool:
@@ -116,20 +120,23 @@ class GradCheckResult:
 
     def table(self) -> list[str]:
         """The result as lines of text: one row per parameter, then the verdict."""
-        lines = [f"{'parameter':<22}{'checked':>15}{'max error':>12}{'mean error':>12}  worst at"]
+        lines = [
+            f"{'parameter':<22}{'checked':>15}{'max rel err':>13}{'mean rel err':>14}  worst at"
+        ]
         for p in self.params:
             count = f"{p.checked}/{p.total}"
             worst = "" if p.worst is None else "[" + ", ".join(map(str, p.worst)) + "]"
             mark = "ok" if p.passed else "FAIL"
             kinks = f"  ({int(p.kinked.sum())} at a kink)" if p.kinked.any() else ""
             lines.append(
-                f"{p.name:<22}{count:>15}{p.max_error:>12.2e}{p.mean_error:>12.2e}"
+                f"{p.name:<22}{count:>15}{p.max_error:>13.2e}{p.mean_error:>14.2e}"
                 f"  {worst:<10} {mark}{kinks}"
             )
         verdict = "passed" if self.passed else "FAILED"
+        backprop = f"backprop by {self.source}, " if self.source else ""
         lines.append(
-            f"gradient check {verdict}: largest error {self.max_error:.2e} "
-            f"(tolerance {self.tolerance:g}, eps {self.eps:g}, float64, "
+            f"gradient check {verdict}: largest relative error {self.max_error:.2e} "
+            f"(tolerance {self.tolerance:g}, eps {self.eps:g}, float64, {backprop}"
             f"batch of {self.batch_size} at step {self.step_index + 1})"
         )
         return lines
@@ -172,12 +179,8 @@ class _Probe:
             signs.append(np.asarray(b.a[-1]) > self.y)
         return signs
 
-    def gradients(self) -> tuple[float, dict[str, F64]]:
-        loss = self._forward(self.params)
-        b = self.backend
-        for i in reversed(range(len(self.scenario.layers))):
-            b.backward_layer(i)
-        return loss, {k: np.asarray(v, dtype=np.float64) for k, v in b.grads.items()}
+    def loss(self) -> float:
+        return self._forward(self.params)
 
     def nudged(self, name: str, index: tuple[int, ...], delta: float) -> tuple[float, list[Any]]:
         value = self.params[name].copy()
@@ -211,8 +214,10 @@ def gradient_check(
     params = {k: np.array(v, dtype=np.float64) for k, v in dbg.params.items()}
     indices = current_batch(dbg)
     data = scenario.data
-    probe = _Probe(scenario, params, data.x_train[indices], data.y_train[indices])
-    loss, grads = probe.gradients()
+    x, y = data.x_train[indices], data.y_train[indices]
+    probe = _Probe(scenario, params, x, y)
+    loss = probe.loss()
+    grads = backprop(twin_of(dbg.backend, scenario, params), x, y)
     floor = FLOOR * max(1.0, abs(loss))
     rng = np.random.default_rng([seed, 3])
     chosen = [
@@ -234,7 +239,25 @@ def gradient_check(
         eps=eps,
         tolerance=tolerance,
         floor=floor,
+        source=f"{dbg.backend.name} {dbg.backend.device}",
     )
+
+
+def twin_of(backend: Backend, scenario: Scenario, params: dict[str, F64]) -> Backend:
+    """A backend of ``backend``'s kind on its device, in float64, holding ``params``."""
+    return make_backend(backend.name, scenario, params, "float64", backend.device)
+
+
+def backprop(backend: Backend, x: F64, y: F64) -> dict[str, F64]:
+    """The gradients ``backend`` computes for the batch (x, y), as float64 host arrays."""
+    backend.begin(x, y)
+    layers = len(backend.z_slots())
+    for i in range(layers):
+        backend.forward_layer(i)
+    backend.compute_loss()
+    for i in reversed(range(layers)):
+        backend.backward_layer(i)
+    return {k: np.asarray(backend.to_host(v), dtype=np.float64) for k, v in backend.grads.items()}
 
 
 def _check_param(

@@ -189,3 +189,46 @@ def test_cli_exit_status(monkeypatch: pytest.MonkeyPatch) -> None:
     wrong = runner.invoke(main, ["gradcheck", "xor", "--layer", "hidden"])
     assert wrong.exit_code == 1, wrong.output
     assert "FAIL" in wrong.output and "output.kernel" not in wrong.output
+
+
+def test_the_check_reads_the_gradients_of_the_backend_that_was_chosen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("torch")
+    from backprop_tui.core.backends.torch_backend import TorchBackend
+
+    right = TorchBackend.backward_layer
+
+    def off_by_a_percent(self: TorchBackend, i: int) -> None:
+        right(self, i)
+        if i == 0:  # torch's hidden.kernel gradient, 1% too large
+            self.grads["hidden.kernel"] = self.grads["hidden.kernel"] * 1.01
+
+    monkeypatch.setattr(TorchBackend, "backward_layer", off_by_a_percent)
+    with_torch = gradient_check(Debugger(load_scenario("xor"), backend="torch"))
+    assert [p.name for p in with_torch.params if not p.passed] == ["hidden.kernel"]
+    assert "backprop by torch cpu" in with_torch.table()[-1]
+    # the same weights and batch through the NumPy reference pass
+    with_numpy = gradient_check(Debugger(load_scenario("xor"), backend="numpy"))
+    assert with_numpy.passed, "\n".join(with_numpy.table())
+    assert "backprop by numpy cpu" in with_numpy.table()[-1]
+    runner = CliRunner()
+    failed = runner.invoke(main, ["gradcheck", "xor", "--backend", "torch"])
+    assert failed.exit_code == 1, failed.output
+    assert "FAIL" in failed.output
+    passed = runner.invoke(main, ["gradcheck", "xor", "--backend", "numpy"])
+    assert passed.exit_code == 0, passed.output
+
+
+def test_a_float32_torch_run_is_checked_in_float64() -> None:
+    pytest.importorskip("torch")
+    dbg = Debugger(load_scenario("xor"), backend="torch", dtype="float32")
+    dbg.run(20)
+    result = gradient_check(dbg)
+    assert result.passed and result.max_error < 1e-6, "\n".join(result.table())
+
+
+def test_the_table_says_relative_error_as_the_app_does() -> None:
+    table = gradient_check(Debugger(load_scenario("xor"))).table()
+    assert "max rel err" in table[0] and "max error" not in table[0]
+    assert "largest relative error" in table[-1]
