@@ -135,6 +135,62 @@ def test_random_bytes_are_refused_cleanly(
     _train_a_little(path)
 
 
+CSV_SCENARIO = """data: {file: d.csv, target: label}
+model:
+  inputs: 2
+  layers: [{units: 3, activation: softmax}]
+loss: sparse_categorical_crossentropy
+"""
+CSV_ALPHABET = "0123456789.,;\t\r\n\"' -eEabclnx\x1b\x00\u202e"
+NUMBER_CELLS = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False, width=32).map(repr),
+    st.integers(-5, 5).map(str),
+)
+CELLS = st.one_of(
+    NUMBER_CELLS,
+    st.sampled_from(("cat", "dog", "emu", "", " 1 ", "1,5", "nan", "inf", "\x1b[2J")),
+    st.text(CSV_ALPHABET, max_size=8),
+)
+
+
+@st.composite
+def csv_files(draw: st.DrawFn) -> str:
+    header = draw(st.sampled_from(("a,b,label", ",a,label", "a;b;label", "a\tb\tlabel", "label")))
+    odd = draw(st.integers(0, 3)) == 0  # now and then a row or a file not as it should be
+    sep = draw(st.sampled_from((",", ";", "\t"))) if odd else None
+    words = draw(st.booleans())
+    rows = []
+    for _ in range(draw(st.integers(0, 12))):
+        width = draw(st.sampled_from((3, 2, 4))) if odd else 3
+        cells = [draw(CELLS if odd else NUMBER_CELLS) for _ in range(width)]
+        if words and not odd:
+            cells[-1] = draw(st.sampled_from(("cat", "dog", "emu", "\x1b]2;x\x07")))
+        elif not odd:
+            cells[-1] = draw(st.sampled_from(("0", "1", "2")))
+        rows.append(
+            (sep or ("," if "," in header else header[1] if len(header) > 1 else ",")).join(cells)
+        )
+    ending = draw(st.sampled_from(("\n", "\r\n", "\r")))
+    text = ending.join([header, *rows])
+    if odd and draw(st.booleans()):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.text(CSV_ALPHABET, max_size=4)) + text[at:]
+    return text
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(text=csv_files())
+def test_a_mangled_csv_loads_or_is_refused(tmp_path: Path, text: str) -> None:
+    (tmp_path / "d.csv").write_bytes(text.encode("utf-8"))
+    (tmp_path / "s.yaml").write_text(CSV_SCENARIO)
+    _train_a_little(tmp_path / "s.yaml")
+
+
 # ------------------------------------------------------------------------ traces
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
