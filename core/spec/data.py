@@ -183,7 +183,8 @@ def _generate(doc: Located, spec: dict[str, Any], seed: int) -> tuple[F64, F64, 
                 "data.n",
                 f"at most {MAX_GLYPH_VALUES // pixels:,} glyphs of {pixels} pixels can be drawn",
             )
-    x, y = GENERATORS[name](np.random.default_rng([seed, 1]), **kwargs)
+    with np.errstate(over="ignore", invalid="ignore"):  # noise: 1e308 → inf, refused below
+        x, y = GENERATORS[name](np.random.default_rng([seed, 1]), **kwargs)
     return x, y, f"generator {name}"
 
 
