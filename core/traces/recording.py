@@ -404,6 +404,27 @@ def scenario_metadata(dbg: Debugger) -> dict[str, Any]:
     }
 
 
+class _Column:
+    """Numbers appended a row at a time into an array that doubles as it fills."""
+
+    def __init__(self, dtype: type[np.generic], width: int | None = None) -> None:
+        self._data: NDArray[Any] = np.empty((64,) if width is None else (64, width), dtype)
+        self._size = 0
+
+    def append(self, value: float | list[float]) -> None:
+        if self._size == len(self._data):
+            self._data = np.concatenate([self._data, np.empty_like(self._data)])
+        self._data[self._size] = value
+        self._size += 1
+
+    def __len__(self) -> int:
+        return self._size
+
+    def array(self) -> NDArray[Any]:
+        """What was appended, as a fresh array (later appends do not change it)."""
+        return self._data[: self._size].copy()
+
+
 class TraceRecorder:
     """Records a debugger's run as it goes; attach with ``dbg.listeners.append(rec.observe)``.
 
@@ -432,10 +453,11 @@ class TraceRecorder:
         self.param_names = list(dbg.scenario.param_names)
         self.metric_names = list(dbg.scenario.metrics)
         self.shapes = {n: tuple(v.shape) for n, v in dbg.params.items()}
-        self.loss: list[float] = []
-        self.step_epoch: list[int] = []
-        self.metrics: dict[str, list[float]] = {m: [] for m in self.metric_names}
-        self.grad_norm: list[list[float]] = []
+        # 8 bytes a number, however long the run: Python lists of floats took about 32.
+        self.loss = _Column(np.float64)
+        self.step_epoch = _Column(np.int64)
+        self.metrics = {m: _Column(np.float64) for m in self.metric_names}
+        self.grad_norm = _Column(np.float64, width=len(self.param_names))
         self.epoch_rows: list[dict[str, float]] = []
         self.log: list[dict[str, Any]] = []
         self.log_bytes = 0
@@ -584,12 +606,10 @@ class TraceRecorder:
         }
         return Trace(
             header=header,
-            loss=np.array(self.loss, dtype=np.float64),
-            step_epoch=np.array(self.step_epoch, dtype=np.int64),
-            metrics={m: np.array(v, dtype=np.float64) for m, v in self.metrics.items()},
-            grad_norm=np.array(self.grad_norm, dtype=np.float64).reshape(
-                len(self.loss), len(self.param_names)
-            ),
+            loss=self.loss.array(),
+            step_epoch=self.step_epoch.array(),
+            metrics={m: v.array() for m, v in self.metrics.items()},
+            grad_norm=self.grad_norm.array(),
             epochs=self._epoch_arrays(),
             param_steps=np.array(param_steps, dtype=np.int64),
             params=self._stack(snapshots, param_steps, 0),
