@@ -6,11 +6,14 @@ Heavy imports (Textual, torch) are deferred to the commands that need them, so
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import signal
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -103,6 +106,23 @@ def thread_option(func: F) -> F:
         expose_value=False,
         callback=_set_threads,
         help="BLAS and torch threads [default: 1 on 4 cores or fewer; more on a bigger, idle machine].",
+    )(func)
+
+
+def no_breakpoints_option(func: F) -> F:
+    return click.option(
+        "--no-breakpoints",
+        is_flag=True,
+        help="Ignore the scenario's breakpoints (NaN/Inf and --until still stop).",
+    )(func)
+
+
+def epochs_option(func: F) -> F:
+    return click.option(
+        "--epochs",
+        type=click.IntRange(1, None),
+        default=None,
+        help="Train this many epochs instead of the scenario's: the way to train on past its end.",
     )(func)
 
 
@@ -288,6 +308,8 @@ def check(
     show_default=True,
     help="Size cap of the trace: weights are kept every K steps, K chosen to fit.",
 )
+@no_breakpoints_option
+@epochs_option
 @user_errors
 def run(
     scenario: str,
@@ -300,45 +322,47 @@ def run(
     as_json: bool,
     save: str | None = None,
     trace_mb: float = 64.0,
+    no_breakpoints: bool = False,
+    epochs: int | None = None,
 ) -> None:
     """Train SCENARIO headless: progress on stderr, the result on stdout.
 
     It stops early at the first NaN or Inf, at --until, or at a breakpoint the
-    scenario declares; stopped_by says which ("breakpoint: EXPR", "nan",
-    "steps" or "end"). SCENARIO may be a training script (.py, run as code).
+    scenario declares; stopped_by says which ("breakpoint: EXPR", "nan" or
+    "inf", "steps", "end" or "interrupt"). Exit status 0 when it finished or
+    stopped at a breakpoint or --steps, 1 on NaN/Inf, 2 on a usage or scenario
+    error, 130 (SIGINT) or 143 (SIGTERM) when interrupted: the step in progress
+    ends, and the trace so far is saved. SCENARIO may be a training script
+    (.py, run as code).
     """
     if is_script(scenario):
         _run_script(scenario, steps, until, as_json, save)
         return
-    # A headless run never steps back: keep the history to one step.
-    dbg = make_debugger(scenario, backend, device, dtype, seed, history_mb=1)
-    if until is not None:
-        dbg.parse_expression(until)  # a bad expression fails here, before any training
-    total = dbg.total_steps if steps is None else steps
-    recorder = _start_trace(dbg, save, trace_mb)
-    with click.progressbar(
-        length=total,
-        label=visible(dbg.scenario.name),
-        file=sys.stderr,
-        show_pos=True,
-        show_eta=True,
-    ) as bar:
-        outcome = dbg.run_until(until, max_steps=steps, on_step=lambda _: bar.update(1))
-    stopped_by = outcome.stopped_by
-    _finish_trace(recorder)
-    result = run_summary(dbg, stopped_by)
-    if as_json:
-        click.echo(json.dumps({k: _json_number(v) for k, v in result.items()}, allow_nan=False))
-        return
-    click.echo(f"steps {result['steps']}  epoch {result['epoch']}  loss {_num(result['loss'])}")
-    for key, value in result.items():
-        if key in ("steps", "epoch", "loss", "stopped_by", "warnings"):
-            continue
-        if key == "classes":
-            click.echo(f"classes {', '.join(value)}")
-            continue
-        click.echo(f"{key} {_num(value)}")
-    click.echo(f"stopped by {stopped_by}")
+    with Interrupts() as interrupts:
+        # A headless run never steps back: keep the history to one step.
+        dbg = make_debugger(
+            scenario,
+            backend,
+            device,
+            dtype,
+            seed,
+            history_mb=1,
+            epochs=epochs,
+            breakpoints=not no_breakpoints,
+        )
+        if until is not None:
+            dbg.parse_expression(until)  # a bad expression fails here, before any training
+        total = dbg.total_steps if steps is None else steps
+        recorder = _start_trace(dbg, save, trace_mb)
+        with progress(dbg, total) as tick:
+            stopped_by, taken = train(dbg, until, steps, tick, interrupts)
+        _finish_trace(recorder)
+        result = run_summary(dbg, stopped_by, taken)
+        if as_json:
+            click.echo(json.dumps({k: _json_number(v) for k, v in result.items()}, allow_nan=False))
+        else:
+            print_summary(result)
+    sys.exit(run_status(stopped_by, interrupts.signal))
 
 
 TRACE_CHECKPOINT_S = 60.0  # a long recorded run is saved this often, so a kill loses little
@@ -386,9 +410,14 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-def run_summary(dbg: Debugger, stopped_by: str) -> dict[str, Any]:
-    """The ``--json`` object: steps, epoch, loss, each metric by its Keras name, stopped_by, warnings."""
-    result: dict[str, Any] = {"steps": dbg.step_index, "epoch": dbg.epoch, "loss": dbg.loss}
+def run_summary(dbg: Debugger, stopped_by: str, steps: int | None = None) -> dict[str, Any]:
+    """The ``--json`` object: steps, epoch, loss, each metric by its Keras name, stopped_by, warnings.
+
+    ``steps``: the steps this run took (default: the run's step number); ``epoch``
+    is the 1-based epoch of the last step, as the app's header says it.
+    """
+    taken = dbg.step_number if steps is None else steps
+    result: dict[str, Any] = {"steps": taken, "epoch": dbg.epoch_number, "loss": dbg.loss}
     result.update(dbg.metrics)
     if dbg.epoch_history:
         last = dbg.epoch_history[-1].as_dict()
@@ -404,6 +433,130 @@ def run_summary(dbg: Debugger, stopped_by: str) -> dict[str, Any]:
     result["stopped_by"] = stopped_by
     result["warnings"] = [entry.text for entry in dbg.log if entry.level == "warning"]
     return result
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    """The text form of :func:`run_summary`: the numbers, the warnings, what stopped it."""
+    click.echo(f"steps {result['steps']}  epoch {result['epoch']}  loss {_num(result['loss'])}")
+    for key, value in result.items():
+        if key in ("steps", "epoch", "loss", "stopped_by", "warnings"):
+            continue
+        if key == "classes":
+            click.echo(f"classes {', '.join(value)}")
+            continue
+        click.echo(f"{key} {_num(value)}")
+    for warning in result["warnings"]:
+        click.echo(f"warning: {visible(warning)}")
+    click.echo(f"stopped by {result['stopped_by']}")
+
+
+class Interrupts:
+    """SIGINT and SIGTERM while a run trains: the step in progress ends, then the run stops.
+
+    ``signal`` is the first one caught. A second one stops at once
+    (KeyboardInterrupt), as someone pressing Ctrl-C twice expects.
+    """
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._before: dict[int, Any] = {}
+
+    def __enter__(self) -> Interrupts:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._before[sig] = signal.signal(sig, self._caught)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        for sig, handler in self._before.items():
+            signal.signal(sig, handler)
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            click.echo("backprop-tui: interrupted again: stopped at once", err=True)
+            raise SystemExit(128 + signal.SIGINT)
+
+    def _caught(self, signum: int, frame: object) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+
+class _Interrupted(Exception):
+    """Raised between steps to leave run_until once a signal came."""
+
+
+def train(
+    dbg: Debugger,
+    until: str | None,
+    steps: int | None,
+    tick: Callable[[int], None],
+    interrupts: Interrupts,
+) -> tuple[str, int]:
+    """Run until a stop; (what stopped it, steps taken). A NaN/Inf stop says which it was."""
+    taken = 0
+
+    def on_step(_: object) -> None:
+        nonlocal taken
+        taken += 1
+        tick(taken)
+        if interrupts.signal is not None:
+            raise _Interrupted
+
+    try:
+        outcome = dbg.run_until(until, max_steps=steps, on_step=on_step)
+    except _Interrupted:
+        return "interrupt", taken
+    hit = outcome.hit
+    if hit is not None and hit.kind == "nan":
+        return hit.text, outcome.steps  # "nan" or "inf", whichever the step made first
+    return outcome.stopped_by, outcome.steps
+
+
+def run_status(stopped_by: str, caught: int | None) -> int:
+    """0: finished, a breakpoint or --steps; 1: NaN/Inf; 128 + N: stopped by signal N."""
+    if caught is not None:
+        return 128 + caught  # 130 for SIGINT, 143 for SIGTERM, as shells report them
+    return 1 if stopped_by in ("nan", "inf") else 0
+
+
+PROGRESS_FIRST_S = 1.0  # without a terminal: the first progress line, then ever more seldom
+PROGRESS_MAX_S = 30.0
+
+
+@contextlib.contextmanager
+def progress(dbg: Debugger, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; elsewhere (a pipe, a log file) a line that says what
+    runs, then a line at growing intervals. Yields ``tick(steps_taken)``."""
+    label = visible(dbg.scenario.name)
+    if sys.stderr.isatty():
+        with click.progressbar(
+            length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True
+        ) as bar:
+            yield lambda _taken: bar.update(1)
+        return
+    click.echo(
+        f"backprop-tui run: training {label} for up to {total} steps on {dbg.where}",
+        err=True,
+    )
+    start = time.monotonic()
+    gap = PROGRESS_FIRST_S
+    due = start + gap
+
+    def tick(taken: int) -> None:
+        nonlocal gap, due
+        now = time.monotonic()
+        if now < due:
+            return
+        gap = min(gap * 2, PROGRESS_MAX_S)
+        due = now + gap
+        click.echo(
+            f"{label}: step {taken} of {total}, epoch {dbg.epoch_number} of "
+            f"{dbg.total_epochs}, loss {_num(dbg.loss)} ({now - start:.0f} s)",
+            err=True,
+        )
+
+    yield tick
 
 
 @main.command()

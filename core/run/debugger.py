@@ -9,6 +9,7 @@ machine and its counters), time travel (:mod:`.timetravel`) and the watch
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -118,7 +119,15 @@ class Debugger:
         dtype: str = "float64",
         history_mb: float = 256.0,
         keyframe_every: int = 8,
+        epochs: int | None = None,
+        breakpoints: bool = True,
     ) -> None:
+        """``epochs`` replaces the scenario's (``--epochs``); ``breakpoints=False`` leaves
+        out the scenario's breakpoints (``--no-breakpoints``), NaN/Inf still stops."""
+        if epochs is not None:
+            if epochs < 1:
+                raise ValueError(f"epochs must be at least 1, got {epochs}")
+            scenario = replace(scenario, training=replace(scenario.training, epochs=epochs))
         self.scenario = scenario
         self.backend: Backend = make_backend(
             backend, scenario, initial_params(scenario), dtype, device
@@ -127,7 +136,8 @@ class Debugger:
         self.loop = TrainingLoop(scenario, self.backend)
         self.travel = TimeTravel(self.loop, int(history_mb * 1024 * 1024), keyframe_every)
         self._vocabulary = Vocabulary.of(scenario)
-        self.watch = Watch(scenario.diagnostics, self.parse_expression, scenario.breakpoints)
+        kept = scenario.breakpoints if breakpoints else ()
+        self.watch = Watch(scenario.diagnostics, self.parse_expression, kept)
         self._layers = tuple(layer_view(layer) for layer in scenario.layers)
         self._listeners: list[Callable[[RunView], None]] = []
         self._maps: InputMaps | None = None  # made when first asked for: it reads the data

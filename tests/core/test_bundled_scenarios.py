@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from backprop_tui.core import Debugger, load_scenario
 from backprop_tui.core.spec.scenario import bundled_dir
+from backprop_tui.tui.cli import main
+from click.testing import CliRunner
 
 # scenario -> (metric of the last epoch, lower bound or upper bound, value)
 PROMISES = {
@@ -47,3 +51,31 @@ def test_every_bundled_scenario_loads_and_says_what_it_shows() -> None:
     for path in paths:
         scenario = load_scenario(path)
         assert scenario.description, f"{path.name} has no description"
+
+
+# bug scenario -> the diagnostic its description promises, and the words of its warning
+DIAGNOSES = {
+    "bug_dying_relu": ("dead_relu", "(dying ReLU)"),
+    "bug_exploding": ("exploding_gradients", "(exploding gradients)"),
+    "bug_vanishing": ("vanishing_gradients", "(vanishing gradients)"),
+    "bug_saturation": ("saturation", "outputs over the batch are saturated"),
+    "bug_symmetry": ("symmetry", "symmetry never breaks"),
+    "bug_nan": ("inf", "Inf first appeared in"),
+}
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
+@pytest.mark.parametrize("name", sorted(DIAGNOSES))
+def test_a_bug_scenario_run_headless_as_shipped_shows_its_diagnosis(name: str) -> None:
+    kind, words = DIAGNOSES[name]
+    assert f"{kind} diagnostic" in load_scenario(name).description.replace("inf/nan", "inf")
+    result = CliRunner().invoke(main, ["run", name, "--json"])
+    assert result.exit_code == (1 if kind == "inf" else 0), result.output
+    out = json.loads(result.stdout)
+    # it stops at its own breakpoint (or the Inf), not at the end of training
+    assert out["stopped_by"].startswith("inf" if kind == "inf" else "breakpoint: ")
+    assert [w for w in out["warnings"] if words in w], out["warnings"]
+
+
+def test_every_bug_scenario_names_its_diagnosis() -> None:
+    assert {p.stem for p in bundled_dir().glob("bug_*.yaml")} == set(DIAGNOSES)

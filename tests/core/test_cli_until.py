@@ -18,9 +18,9 @@ def invoke(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))
 
 
-def report(*args: str) -> Any:
+def report(*args: str, status: int = 0) -> Any:
     result = invoke("run", *args, "--json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == status, result.output
     return json.loads(result.stdout)
 
 
@@ -66,13 +66,14 @@ def test_a_bad_expression_gets_a_caret_and_status_2(expr: str, column: int) -> N
 
 def test_a_bug_scenario_stops_at_its_own_breakpoint() -> None:
     out = report("bug_dying_relu")
-    assert out["stopped_by"] == "breakpoint: dead_fraction(hidden) > 0.5"
-    assert out["steps"] < 20
+    assert out["stopped_by"] == "breakpoint: epoch >= 2 and dead_fraction(hidden) > 0.5"
+    assert out["steps"] == 26  # the first step of epoch 2: 400 samples in batches of 16
+    assert out["epoch"] == 2
 
 
 def test_nan_stops_the_run_and_the_warnings_say_why() -> None:
-    out = report("bug_nan")
-    assert out["stopped_by"] == "nan"
+    out = report("bug_nan", status=1)
+    assert out["stopped_by"] == "inf"  # the loss overflowed before anything was NaN
     assert out["loss"] is None  # inf is not JSON
     assert any("exploding gradients" in text for text in out["warnings"])
     assert out["warnings"][-1].startswith("Inf first appeared in the loss")
