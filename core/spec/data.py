@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from ..errors import ScenarioError
 from ..safetext import clip, quote
 from . import glyphs
-from .arrayfile import ArrayFileError, data_cap, load_npy, load_npz, npz_members
+from .arrayfile import ArrayFileError, Cap, data_cap, human, load_npy, load_npz, npz_members
 from .csvfile import CsvError, read_csv
 from .reader import Reader
 from .types import Dataset
@@ -188,10 +188,18 @@ def _generate(doc: Located, spec: dict[str, Any], seed: int) -> tuple[F64, F64, 
     return x, y, f"generator {name}"
 
 
-def _numeric(array: Any, doc: Located, key: str, what: str) -> F64:
+def _numeric(array: Any, doc: Located, key: str, what: str, cap: Cap | None = None) -> F64:
+    """``array`` as float64; bytes or float32 on disk grow 8 or 2 times: that counts too."""
     if array.dtype.kind not in "biuf":
         kind = "text" if array.dtype.kind in "SU" else f"values of type {array.dtype}"
         raise _fail(doc, key, f"{what} holds {kind}; it must hold numbers only")
+    if cap is not None and array.size * 8 > cap.nbytes and array.dtype != np.float64:
+        raise _fail(
+            doc,
+            key,
+            f"{what} would take {human(array.size * 8)} as float64, over the "
+            f"{human(cap.nbytes)} cap on data; {cap.how_to_raise()}",
+        )
     return np.asarray(array, dtype=np.float64)
 
 
@@ -249,21 +257,21 @@ def _load_file(
                 held = ", ".join(quote(m, 20) for m in sorted(members)[:10]) or "none"
                 raise r.fail("data.file", f"{name} must hold arrays named x and y; it holds {held}")
             arrays = load_npz(path, name, ["x", "y"], cap)
-            x = _numeric(arrays["x"], r.doc, "data.file", f"{name}: x")
-            y = _numeric(arrays["y"], r.doc, "data.file", f"{name}: y")
+            x = _numeric(arrays["x"], r.doc, "data.file", f"{name}: x", cap)
+            y = _numeric(arrays["y"], r.doc, "data.file", f"{name}: y", cap)
             return x, y, name, None
         if suffix == ".npy":
             if "labels" not in spec:
                 raise r.fail(
                     "data", "a .npy file holds the inputs only; add labels: with the .npy of labels"
                 )
-            x = _numeric(load_npy(path, name, cap), r.doc, "data.file", name)
+            x = _numeric(load_npy(path, name, cap), r.doc, "data.file", name, cap)
             label_name, label_path = _file_path(r, spec, "labels", base_dir)
             try:
                 raw = load_npy(label_path, label_name, cap)
             except ArrayFileError as err:
                 raise r.fail("data.labels", str(err)) from None
-            return x, _numeric(raw, r.doc, "data.labels", label_name), name, None
+            return x, _numeric(raw, r.doc, "data.labels", label_name, cap), name, None
     except ArrayFileError as err:
         raise r.fail("data.file", str(err)) from None
     raise r.fail(

@@ -280,6 +280,15 @@ def test_a_csv_over_the_cap_is_refused_before_it_is_read(
     assert seconds < 2 and peak < 4 * MB
 
 
+def test_bytes_on_disk_count_as_the_float64_they_become(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    np.savez(tmp_path / "d.npz", x=np.zeros((MB, 4), np.uint8), y=np.zeros(MB, np.uint8))
+    monkeypatch.setenv(CAP_VARIABLE, "16")  # 5 MB on disk, 40 MB as float64
+    err = _error(_scenario(tmp_path, "  file: d.npz", units=1))
+    assert "d.npz: x would take 32 MB as float64" in err.message
+
+
 def test_a_bad_cap_setting_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
