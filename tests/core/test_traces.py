@@ -355,7 +355,9 @@ def test_replay_steps_forward_and_back_through_the_recording(tmp_path: Path) -> 
     assert replay.step_index == 3 and replay.epoch == 1
     assert replay.epoch_history[0].as_dict() == dbg.epoch_history[0].as_dict()
     assert [s.loss for s in replay.step_history] == [s.loss for s in dbg.step_history[:3]]
-    assert replay.run_until(max_steps=100).steps == 9 and replay.finished and replay.step_index == 12
+    assert (
+        replay.run_until(max_steps=100).steps == 9 and replay.finished and replay.step_index == 12
+    )
     assert replay.epoch == dbg.epoch
     assert replay.log == []  # the edit came after the last recorded step
     for expected in range(11, -1, -1):
