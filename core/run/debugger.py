@@ -512,12 +512,27 @@ class Debugger:
             return True
         with np.errstate(all="ignore"):
             if not self.travel.back():
+                self._note_history_full()
                 return False
         for breakpoint_ in self.watch.breakpoints:  # arriving at a step again is a new edge
             breakpoint_.held = False
         self.watch.note(self.step_number, f"went back to step {self.step_number}: {BACK_TO}")
         self._tell()
         return True
+
+    def _note_history_full(self) -> None:
+        """Going back failed because the memory cap let older steps go: say how to keep more."""
+        oldest = self.travel.oldest_step
+        if not oldest:  # at the start of training: nothing was let go
+            return
+        cap = self.history.cap_bytes / (1024 * 1024)
+        text = (
+            f"cannot go back past step {oldest}: the step-back history holds {cap:g} MB; "
+            "raise --history-mb to keep more steps"
+        )
+        log = self.watch.log
+        if not log or log[-1].text != text:  # pressed again: said once
+            self.watch.note(self.step_number, text, kind="history")
 
     def set_weight(self, param: str, index: tuple[int, ...], value: float) -> float:
         """Change one number of a parameter by hand; returns the old value. The log notes it.
