@@ -201,6 +201,8 @@ def main() -> None:
     show_default=True,
     help="Memory cap of the step-back history.",
 )
+@no_breakpoints_option
+@epochs_option
 @user_errors
 def open_(
     scenario: str,
@@ -210,6 +212,8 @@ def open_(
     seed: int | None,
     fps: float,
     history_mb: float,
+    no_breakpoints: bool = False,
+    epochs: int | None = None,
 ) -> None:
     """Open the debugger on SCENARIO (a .yaml path or a bundled name such as xor), or on
     the model a training script defines (a .py file, run as code)."""
@@ -217,7 +221,16 @@ def open_(
     if is_script(scenario):
         debugger = make_attached(scenario, history_mb=history_mb)
     else:
-        debugger = make_debugger(scenario, backend, device, dtype, seed, history_mb=history_mb)
+        debugger = make_debugger(
+            scenario,
+            backend,
+            device,
+            dtype,
+            seed,
+            history_mb=history_mb,
+            epochs=epochs,
+            breakpoints=not no_breakpoints,
+        )
     from .app import make_app
 
     app = make_app(debugger, fps=fps)
@@ -264,8 +277,8 @@ def check(
     dbg = Debugger(loaded, backend=backend, device=device, dtype=dtype)
     spe = loaded.steps_per_epoch()
     needed = max(e.target(spe)[0] + 1 for e in loaded.expectations)
-    with click.progressbar(length=needed, label="checking", file=sys.stderr, show_pos=True) as bar:
-        results = run_expectations(dbg, progress=lambda step: bar.update(step - bar.pos))
+    with progress(dbg, needed, "checking") as tick:
+        results = run_expectations(dbg, progress=tick)
     click.echo("")
     click.echo(f"expectations ({backend}, {dtype})")
     for result in results:
@@ -525,7 +538,7 @@ PROGRESS_MAX_S = 30.0
 
 
 @contextlib.contextmanager
-def progress(dbg: Debugger, total: int) -> Iterator[Callable[[int], None]]:
+def progress(dbg: Debugger, total: int, doing: str = "training") -> Iterator[Callable[[int], None]]:
     """A progress bar on a terminal; elsewhere (a pipe, a log file) a line that says what
     runs, then a line at growing intervals. Yields ``tick(steps_taken)``."""
     label = visible(dbg.scenario.name)
@@ -533,12 +546,9 @@ def progress(dbg: Debugger, total: int) -> Iterator[Callable[[int], None]]:
         with click.progressbar(
             length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True
         ) as bar:
-            yield lambda _taken: bar.update(1)
+            yield lambda taken: bar.update(taken - bar.pos)
         return
-    click.echo(
-        f"backprop-tui run: training {label} for up to {total} steps on {dbg.where}",
-        err=True,
-    )
+    click.echo(f"backprop-tui: {doing} {label}, up to {total} steps on {dbg.where}", err=True)
     start = time.monotonic()
     gap = PROGRESS_FIRST_S
     due = start + gap

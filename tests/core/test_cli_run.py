@@ -100,6 +100,9 @@ def test_without_a_terminal_progress_says_what_it_is() -> None:
     first = result.stderr.splitlines()[0]
     assert "training xor" in first and "5 steps" in first and "numpy cpu" in first
     json.loads(result.stdout)  # stdout holds the JSON alone
+    checked = invoke("check", "xor")
+    assert checked.exit_code == 0, checked.output
+    assert checked.stderr.splitlines()[0].startswith("backprop-tui: checking xor, up to 500 steps")
 
 
 # ---------------------------------------------------- breakpoints and epochs
@@ -184,3 +187,27 @@ def test_an_interrupted_recording_keeps_its_trace(
     loaded = load_trace(trace)
     assert loaded.steps == steps  # every step taken is in the trace
     assert [p.name for p in tmp_path.iterdir()] == ["t.npz"]  # written atomically: no leftovers
+
+
+def test_the_app_command_takes_no_breakpoints_and_epochs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backprop_tui.tui import app as app_module
+
+    opened: list[Any] = []
+
+    class NoScreen:
+        return_code = 0
+
+        def run(self) -> None:
+            pass
+
+    def make_app(run: Any, **_: Any) -> NoScreen:
+        opened.append(run)
+        return NoScreen()
+
+    monkeypatch.setattr(app_module, "make_app", make_app)
+    assert invoke("bug_dying_relu", "--no-breakpoints", "--epochs", "3").exit_code == 0
+    assert invoke("open", "bug_dying_relu").exit_code == 0
+    free, shipped = opened
+    assert free.breakpoints == [] and free.total_epochs == 3
+    assert [b.text for b in shipped.breakpoints] == list(shipped.scenario.breakpoints)
+    assert shipped.total_epochs == 20
