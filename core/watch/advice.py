@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..spec.types import LayerSpec
 
 if TYPE_CHECKING:
@@ -181,11 +183,18 @@ def update_low_fix(stats: StepStatistics, vanishing: bool, settings: Settings) -
 
 
 def _largest_input(stats: StepStatistics) -> float:
+    """The largest |x| of the batch, when it is an array of real numbers (token ids and
+    an attached model's dicts of inputs are not scaled: 0)."""
     x = stats.arrays.x
     if x is None:
         return 0.0
-    host = stats.to_host(x)
-    return float(abs(host).max()) if host.size else 0.0
+    try:
+        host = np.asarray(stats.to_host(x))
+    except (TypeError, ValueError, AttributeError):
+        return 0.0
+    if host.dtype.kind != "f" or not host.size:
+        return 0.0
+    return float(np.abs(host).max())
 
 
 def _either(fixes: list[str]) -> str:

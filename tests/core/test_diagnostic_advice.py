@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -157,3 +158,29 @@ def test_one_steps_warnings_follow_the_pipeline() -> None:
     deep.step("batch")
     layers = [e.layer for e in warnings_of(deep, "exploding_gradients")]
     assert layers == [spec.name for spec in reversed(deep.scenario.layers)]
+
+
+BIG_INPUTS = """
+name: big-inputs
+data: {inline: {x: [[100, -50], [30, 80], [-90, 10], [60, -70]], y: [[0], [1], [1], [0]]}}
+model:
+  inputs: 2
+  layers:
+    - {name: hidden, units: 4, activation: tanh}
+    - {name: output, units: 1, activation: sigmoid}
+loss: binary_crossentropy
+optimizer: {name: sgd, learning_rate: 0.1}
+training: {epochs: 40, batch_size: 4, shuffle: false}
+"""
+
+
+def test_inputs_far_from_one_are_named_as_the_cause(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text(BIG_INPUTS)
+    dbg = Debugger(load_scenario(path))
+    dbg.run(PERSIST)
+    found = warnings_of(dbg, "saturation")
+    assert [e.layer for e in found] == ["hidden"]
+    assert "scale the inputs to about ±1" in found[0].text
+    assert "glorot_uniform" not in found[0].text  # it starts from glorot_uniform already
+    assert LOWER not in found[0].text
