@@ -375,7 +375,9 @@ def run(
             click.echo(json.dumps({k: _json_number(v) for k, v in result.items()}, allow_nan=False))
         else:
             print_summary(result)
-    sys.exit(run_status(stopped_by, interrupts.signal))
+    status = run_status(stopped_by, interrupts.signal)
+    if status:  # 0 returns: a caller with standalone_mode=False goes on
+        sys.exit(status)
 
 
 TRACE_CHECKPOINT_S = 60.0  # a long recorded run is saved this often, so a kill loses little
