@@ -318,12 +318,25 @@ class Worker:
         self.process.wait(10)
 
 
+# OpenBLAS's idle threads spin for about a tenth of a second after a call before
+# they sleep: a worker that runs right after one with several threads would pay
+# for that spin, which is the other worker's cost. Seen: a one-thread worker that
+# always ran right after the default-threads one came out 1.2-1.7x slower than an
+# identical one-thread worker; without the default-threads worker the two were equal.
+SPIN_SETTLE_S = 0.25
+
+
 def take_turns(workers: dict[str, Worker], rounds: int, block: int) -> dict[str, float]:
-    """Median step of each worker over ``rounds`` turns of ``block`` steps, in seconds."""
+    """Median step of each worker over ``rounds`` turns of ``block`` steps, in seconds.
+
+    The order rotates every round, so no worker always follows the same one."""
     times: dict[str, list[float]] = {mode: [] for mode in workers}
-    for _ in range(rounds):
-        for mode, w in workers.items():
-            times[mode] += w.steps(block)
+    modes = list(workers)
+    for n in range(rounds):
+        for mode in modes[n % len(modes) :] + modes[: n % len(modes)]:
+            times[mode] += workers[mode].steps(block)
+            if len(workers[mode].blas_threads) and max(workers[mode].blas_threads) > 1:
+                time.sleep(SPIN_SETTLE_S)
     return {mode: statistics.median(t) for mode, t in times.items()}
 
 
