@@ -154,6 +154,31 @@ def make_attached(script: str, **options: Any) -> AttachedRun:
         raise AttachError(user_error(err, script)) from err
 
 
+def follow_unless_leader(run: AttachedRun) -> None:
+    """Under DDP, every rank but 0 follows rank 0's commands and exits when it is done."""
+    if not run.distributed:
+        return
+    from backprop_tui.core.attach.ddp import follow, shutdown
+    from backprop_tui.core.attach.ddp import world as ddp_world
+
+    place = ddp_world()
+    if place is not None and place[0] != 0:
+        follow(run)
+        shutdown(run)
+        sys.exit(0)
+
+
+def finish_leader(run: AttachedRun) -> None:
+    """Rank 0 is done: release the other ranks and close the process group."""
+    if run.distributed:
+        from backprop_tui.core.attach.ddp import release, shutdown
+
+        release()
+        shutdown(run)
+    else:
+        run.close()
+
+
 class _DefaultGroup(click.Group):
     """``backprop-tui SCENARIO`` means ``backprop-tui open SCENARIO``."""
 
@@ -218,8 +243,10 @@ def open_(
     """Open the debugger on SCENARIO (a .yaml path or a bundled name such as xor), or on
     the model a training script defines (a .py file, run as code)."""
     debugger: RunView
+    attached = None
     if is_script(scenario):
-        debugger = make_attached(scenario, history_mb=history_mb)
+        debugger = attached = make_attached(scenario, history_mb=history_mb)
+        follow_unless_leader(attached)
     else:
         debugger = make_debugger(
             scenario,
@@ -234,7 +261,11 @@ def open_(
     from .app import make_app
 
     app = make_app(debugger, fps=fps)
-    app.run()
+    try:
+        app.run()
+    finally:
+        if attached is not None:
+            finish_leader(attached)
     sys.exit(app.return_code or 0)
 
 
@@ -637,6 +668,7 @@ def _run_script(
     dbg = make_attached(script, history_mb=1)
     if until is not None:
         dbg.parse_expression(until)
+    follow_unless_leader(dbg)
     total = dbg.total_steps if steps is None else steps
     try:
         with click.progressbar(
@@ -647,6 +679,8 @@ def _run_script(
         raise
     except Exception as err:  # the user's model failed in a step
         raise AttachError(user_error(err, script)) from err
+    finally:
+        finish_leader(dbg)
     result: dict[str, Any] = {"steps": dbg.step_index, "epoch": dbg.epoch, "loss": dbg.loss}
     result.update(dbg.metrics)
     result["stopped_by"] = outcome.stopped_by
@@ -660,7 +694,6 @@ def _run_script(
         for warning in result["warnings"]:
             click.echo(f"warning: {visible(warning)}")
         click.echo(f"stopped by {outcome.stopped_by}")
-    dbg.close()
     sys.exit(1 if outcome.stopped_by == "nan" else 0)
 
 
@@ -668,6 +701,8 @@ def _gradcheck_script(script: str, layer: str | None, steps: int, sample: int, e
     from backprop_tui.core.attach.gradcheck import check_attached
 
     dbg = make_attached(script, history_mb=1)
+    if dbg.distributed:
+        fail("gradcheck runs on one process: run it with python, not torchrun")
     names = dbg.layer_names
     if layer is not None and layer not in names:
         fail(f"--layer: no layer named '{layer}'; the layers are {', '.join(names)}")

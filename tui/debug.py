@@ -37,6 +37,19 @@ def debug(
         clip_grad_norm=clip_grad_norm,
         **options,
     )
+    if run.distributed:  # under torchrun: rank 0 gets the app, the others follow it
+        from backprop_tui.core.attach.ddp import follow, release, shutdown, world
+
+        place = world()
+        if place is not None and place[0] != 0:
+            follow(run)
+            shutdown(run)
+            return 0
+        try:
+            return make_app(run).run()
+        finally:
+            release()
+            shutdown(run)
     try:
         return make_app(run).run()
     finally:

@@ -39,9 +39,16 @@ def attach(
     the gradients' total norm between backward and update. Raises
     :class:`AttachError` (one sentence) for what cannot be debugged.
     """
+    from .collective import world
     from .run import AttachedRun
 
-    return AttachedRun(
+    kind = AttachedRun
+    place = world()
+    if place is not None and place[0] == 0:
+        from .ddp import LeaderRun  # rank 0 leads the other ranks (see ddp.py)
+
+        kind = LeaderRun
+    return kind(
         model,
         loss_fn,
         optimizer,

@@ -46,6 +46,7 @@ from ..watch.breakpoints import run_until as run_until_hit
 from ..watch.watcher import Watch
 from .batches import Entry, Feed, batch_x, batch_y, call_model, check_loss, loss_of, to_host
 from .checks import check_inputs
+from .collective import reduce_for_breakpoints, world
 from .errors import AttachError
 from .hooks import Call, LayerInfo, Tracer, discover_layers, first_tensor
 from .names import parse_on_modules
@@ -139,6 +140,7 @@ class AttachedRun:
         self._grads_host: tuple[int, dict[str, NDArray[Any]]] | None = None
         self._term_names = term_names_of(optimizer, clip_grad_norm is not None)
         self._fine = True  # stepping by phase or layer: the pending update is shown
+        self.distributed = world() is not None
         self.pending: PhaseRecord | None = None
 
     # ------------------------------------------------------------- discovery
@@ -625,8 +627,9 @@ class AttachedRun:
         self.last_update = record
         stats = None
         if not quiet:
+            loss = reduce_for_breakpoints(state.loss) if self.distributed else state.loss
             stats = finish_statistics(
-                self, state, new_params, measured, self._activation, self._infos
+                self, state, loss, new_params, measured, self._activation, self._infos
             )
         self._finish_step(state)
         if stats is not None:

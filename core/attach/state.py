@@ -44,12 +44,14 @@ def edit_text(param: str, index: tuple[int, ...], old: float, new: float) -> str
 def finish_statistics(
     run: AttachedRun,
     state: StepState,
+    loss: float | None,
     params: Mapping[str, torch.Tensor],
     measured: Mapping[str, torch.Tensor],
     activation: Mapping[str, str],
     infos: Sequence[LayerInfo],
 ) -> AttachedStatistics:
-    """The statistics of the step ``state`` describes, its update just applied."""
+    """The statistics of the step ``state`` describes, its update just applied; ``loss``
+    is the one breakpoints read (over every rank, under DDP)."""
     views = run.layers
     specs = tuple(layer_spec(v.name, v.kind, v.activation, max(v.units, 1)) for v in views)
     outputs = [c.output if c is not None else None for c in state.calls]
@@ -68,7 +70,7 @@ def finish_statistics(
     return AttachedStatistics(
         step=run.step_index + 1,
         epoch=(state.entry.epoch + 1) if state.entry is not None else run.epoch + 1,
-        loss=state.loss,
+        loss=loss,
         metrics=state.metrics,
         val_metrics={},
         layers=specs,
