@@ -117,6 +117,19 @@ def batch_y(batch: Any, with_loss_fn: bool) -> torch.Tensor | None:
     return None
 
 
+def batch_bytes(value: Any, depth: int = 0) -> int:
+    """Bytes of the tensors in a batch (a tensor, a tuple, a list or a dict of them)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if depth > 4:
+        return 0
+    if isinstance(value, (tuple, list)):
+        return sum(batch_bytes(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return sum(batch_bytes(v, depth + 1) for v in value.values())
+    return 0
+
+
 def batch_len(batch: Any) -> int:
     x = first_tensor(batch)
     return int(x.shape[0]) if x is not None and x.ndim > 0 else 1
@@ -214,6 +227,12 @@ class Feed:
             return next(self._iterator)
         except StopIteration:
             raise AttachError("data yielded no batch at all; give it at least one") from None
+
+    def bytes_between(self, start: int, stop: int) -> int:
+        """Bytes of the batches kept for steps ``start`` to ``stop - 1``."""
+        return sum(
+            batch_bytes(entry.batch) for k, entry in self.entries.items() if start <= k < stop
+        )
 
     def forget_before(self, step: int) -> None:
         for old in [k for k in self.entries if k < step]:

@@ -485,6 +485,12 @@ class AttachedRun:
         k = self.step_index
         self._apply(self._edits.get(k, ()))
         if self.keyframes.due(k) or k in self._edits or self.keyframes.oldest is None:
+            before = self.keyframes.base_for(k - 1)
+            if before is not None and before.batches_until < k:
+                # the batches it replays from count against the cap, once each
+                start = max(before.step, before.batches_until)
+                before.nbytes += self.feed.bytes_between(start, k)
+                before.batches_until = k
             self.keyframes.push(
                 take(k, self.model, self.optimizer, self.scheduler, self._counters())
             )

@@ -27,6 +27,7 @@ class Keyframe:
     scheduler: dict[str, Any] | None
     counters: dict[str, Any] = field(default_factory=dict)
     nbytes: int = 0
+    batches_until: int = -1  # the batches after it counted in ``nbytes`` end before this step
 
 
 def _tensor_bytes(value: Any) -> int:

@@ -302,3 +302,16 @@ def test_stepping_by_batch_skips_the_pending_update() -> None:
     run.step("phase")
     run.step("batch")  # backward and update in one go
     assert run.pending is None and run.update_arrays("fc1.weight") is not None
+
+
+def test_the_history_keeps_under_its_cap_and_says_how_far_back_it_goes() -> None:
+    run = _run(epochs=3, history_mb=0.0005, keyframe_every=2)  # about one keyframe's worth
+    run.run_until()
+    oldest = run.oldest_reachable_step
+    assert oldest is not None and oldest > 0
+    while run.back():
+        pass
+    assert run.step_index == oldest
+    roomy = _run(epochs=3, keyframe_every=2)
+    roomy.run_until()
+    assert roomy.oldest_reachable_step == 0
