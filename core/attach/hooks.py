@@ -85,6 +85,7 @@ class Tracer:
     calls: list[Call] = field(default_factory=list)
     armed: bool = False
     keep_copies: bool = True
+    layers: set[int] | None = None  # ids of the modules whose calls are layers; None: all
     _stack: list[_Frame] = field(default_factory=list)
     _counts: dict[int, int] = field(default_factory=dict)
     _handles: list[Any] = field(default_factory=list)
@@ -128,8 +129,9 @@ class Tracer:
                 return
             if self._stack:
                 self._stack[-1].children_called = True
-            a_prev = first_tensor(args)
-            if a_prev is None:
+            kept = self.layers is None or id(module) in self.layers
+            a_prev = first_tensor(args) if kept else None
+            if kept and a_prev is None:
                 a_prev = first_tensor(kwargs)
             self._stack.append(_Frame(module, a_prev=self._copy(a_prev)))
 
@@ -144,6 +146,8 @@ class Tracer:
             frame = self._stack.pop()
             number = self._counts.get(id(module), 0)
             self._counts[id(module)] = number + 1
+            if self.layers is not None and id(module) not in self.layers:
+                return  # a container: its calls are not layers, nothing to keep
             out = first_tensor(output)
             call = Call(
                 module=module,

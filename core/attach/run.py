@@ -111,6 +111,7 @@ class AttachedRun:
             layer_view(info, self._params, out) for info, out in self._sample_output
         )
         self._by_call = {(id(info.module), info.call): i for i, info in enumerate(self._infos)}
+        self.tracer.layers = {id(info.module) for info in self._infos}
         self._activation = {v.name: v.activation or v.kind.lower() for v in self._layers}
         self._input_shape = self._first_input_shape(first)
         device = next(iter(self._params.values())).device
@@ -136,6 +137,7 @@ class AttachedRun:
         self._edits: dict[int, list[Edit]] = {}
         self._mid_edits: dict[int, list[Edit]] = {}
         self._version = 0
+        self._after_update: tuple[int, dict[str, torch.Tensor]] | None = None
         self._params_host: tuple[int, dict[str, NDArray[Any]]] | None = None
         self._grads_host: tuple[int, dict[str, NDArray[Any]]] | None = None
         self._term_names = term_names_of(optimizer, clip_grad_norm is not None)
@@ -604,7 +606,11 @@ class AttachedRun:
         for group in self.optimizer.param_groups:
             for p in group["params"]:
                 lr_of[id(p)] = float(group["lr"])
-        old = {n: p.detach().clone() for n, p in params.items()}
+        kept = self._after_update
+        if kept is not None and kept[0] == self._version:  # unchanged since the last update
+            old = kept[1]
+        else:
+            old = {n: p.detach().clone() for n, p in params.items()}
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
@@ -618,7 +624,8 @@ class AttachedRun:
             new_params[name] = new
             measured[name], measured[f"{name}.change"] = old[name], change
             arrays[name] = old[name]
-            arrays[f"{name}.grad"] = state.grads.get(name, torch.zeros_like(new))
+            grad = state.grads.get(name)
+            arrays[f"{name}.grad"] = grad if grad is not None else torch.zeros_like(new)
             arrays[f"{name}.change"] = change
             arrays[f"{name}.new"] = new
             for term, value in state_terms(self.optimizer, p).items():
@@ -627,6 +634,7 @@ class AttachedRun:
             arrays[f"{name}.lr"] = _constant(lr_of.get(id(p), 0.0), shape)
             if self.clip is not None:
                 arrays[f"{name}.clip"] = _constant(state.clip_factor, shape)
+        self._after_update = (self._version, new_params)  # never written: copies
         self._term_names = term_names_of(self.optimizer, self.clip is not None)
         self.phase, self.layer_index = "update", None
         record = self._record("update", arrays, loss=state.loss)

@@ -107,9 +107,17 @@ class AttachedStatistics(StepStatistics):
         params = self.arrays.params
         if not names or names[0] not in params:
             return False
-        weight = np.atleast_2d(np.asarray(self.to_host(params[names[0]])))
-        if weight.shape[0] < 2:
+        raw = params[names[0]]
+        if len(raw.shape) != 2 or raw.shape[0] < 2:
             return False
+        # Rows are units: two first entries far apart (against a bound on every weight
+        # from the sum of squares the norms use anyway) settle it without a full pass.
+        squares = self._square_sum(raw)
+        pair = np.asarray(self.to_host(raw[:2, 0])).astype(np.float64)
+        bounded = math.isfinite(squares) and squares >= 1e-30
+        if bounded and abs(pair[0] - pair[1]) > 2e-6 * math.sqrt(squares):
+            return False
+        weight = np.asarray(self.to_host(raw))
         scale = float(np.abs(weight).max()) if weight.size else 0.0
         limit = 1e-6 * scale
         return bool(np.abs(weight - weight[:1]).max() <= limit)
