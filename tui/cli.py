@@ -533,7 +533,7 @@ class _Interrupted(Exception):
 
 
 def train(
-    dbg: Debugger,
+    dbg: RunView,
     until: str | None,
     steps: int | None,
     tick: Callable[[int], None],
@@ -660,41 +660,42 @@ def gradcheck(
 def _run_script(
     script: str, steps: int | None, until: str | None, as_json: bool, save: str | None
 ) -> None:
-    """``run`` on a training script: the attached model, headless."""
+    """``run`` on a training script: the attached model, headless, as ``run`` reports a
+    scenario (steps taken, the 1-based epoch, exit 1 on NaN/Inf, 130/143 on a signal)."""
     from backprop_tui.core.attach.script import user_error
 
     if save is not None:
         fail("--save records scenario runs only; a training script's run cannot be saved yet")
-    dbg = make_attached(script, history_mb=1)
-    if until is not None:
-        dbg.parse_expression(until)
-    follow_unless_leader(dbg)
-    total = dbg.total_steps if steps is None else steps
-    try:
-        with click.progressbar(
-            length=total, label=visible(dbg.title), file=sys.stderr, show_pos=True
-        ) as bar:
-            outcome = dbg.run_until(until, max_steps=steps, on_step=lambda _: bar.update(1))
-    except AttachError:
-        raise
-    except Exception as err:  # the user's model failed in a step
-        raise AttachError(user_error(err, script)) from err
-    finally:
-        finish_leader(dbg)
-    result: dict[str, Any] = {"steps": dbg.step_index, "epoch": dbg.epoch, "loss": dbg.loss}
-    result.update(dbg.metrics)
-    result["stopped_by"] = outcome.stopped_by
-    result["warnings"] = [entry.text for entry in dbg.log if entry.level == "warning"]
-    if as_json:
-        click.echo(json.dumps({k: _json_number(v) for k, v in result.items()}, allow_nan=False))
-    else:
-        click.echo(f"steps {result['steps']}  epoch {result['epoch']}  loss {_num(result['loss'])}")
-        for key, value in dbg.metrics.items():
-            click.echo(f"{key} {_num(value)}")
-        for warning in result["warnings"]:
-            click.echo(f"warning: {visible(warning)}")
-        click.echo(f"stopped by {outcome.stopped_by}")
-    sys.exit(1 if outcome.stopped_by == "nan" else 0)
+    with Interrupts() as interrupts:
+        dbg = make_attached(script, history_mb=1)
+        if until is not None:
+            dbg.parse_expression(until)
+        follow_unless_leader(dbg)
+        total = dbg.total_steps if steps is None else steps
+        try:
+            with click.progressbar(
+                length=total, label=visible(dbg.title), file=sys.stderr, show_pos=True
+            ) as bar:
+                stopped_by, taken = train(
+                    dbg, until, steps, lambda done: bar.update(done - bar.pos), interrupts
+                )
+        except AttachError:
+            raise
+        except Exception as err:  # the user's model failed in a step
+            raise AttachError(user_error(err, script)) from err
+        finally:
+            finish_leader(dbg)
+        result: dict[str, Any] = {"steps": taken, "epoch": dbg.epoch_number, "loss": dbg.loss}
+        result.update(dbg.metrics)
+        result["stopped_by"] = stopped_by
+        result["warnings"] = [entry.text for entry in dbg.log if entry.level == "warning"]
+        if as_json:
+            click.echo(json.dumps({k: _json_number(v) for k, v in result.items()}, allow_nan=False))
+        else:
+            print_summary(result)
+    status = run_status(stopped_by, interrupts.signal)
+    if status:
+        sys.exit(status)
 
 
 def _gradcheck_script(script: str, layer: str | None, steps: int, sample: int, eps: float) -> None:

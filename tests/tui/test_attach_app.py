@@ -18,7 +18,15 @@ from torch import nn  # noqa: E402
 from tui_helpers import pane_text, screen_text  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "attach"))
-from attach_models import SmallCNN, images, pairs  # noqa: E402
+from attach_models import (  # noqa: E402
+    SmallCNN,
+    TinyGPT,
+    gpt_data,
+    gpt_optimizer,
+    images,
+    pairs,
+    warmup_cosine,
+)
 
 SMALL = (80, 24)
 LARGE = (120, 40)
@@ -39,6 +47,16 @@ def _cnn_app() -> DebuggerApp:
     return make_app(attach(model, nn.CrossEntropyLoss(), opt, images()))
 
 
+def _gpt_app() -> DebuggerApp:
+    """3-D activations, a tied weight, the loss in forward, a schedule and clipping."""
+    torch.manual_seed(0)
+    model = TinyGPT()
+    opt = gpt_optimizer(model)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine())
+    run = attach(model, None, opt, gpt_data(), scheduler=sched, clip_grad_norm=1.0)
+    return make_app(run)
+
+
 async def _settle(app: DebuggerApp, pilot: Pilot[int]) -> None:
     deadline = time.monotonic() + 30
     while app.session.running:
@@ -48,7 +66,7 @@ async def _settle(app: DebuggerApp, pilot: Pilot[int]) -> None:
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE])
-@pytest.mark.parametrize("make", [_mlp_app, _cnn_app], ids=["mlp", "cnn"])
+@pytest.mark.parametrize("make", [_mlp_app, _cnn_app, _gpt_app], ids=["mlp", "cnn", "gpt"])
 async def test_opens_steps_by_phase_layer_and_batch_and_quits(
     make: object, size: tuple[int, int]
 ) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from backprop_tui.core import LayerView
 from backprop_tui.core.maths.activations import derivative_text, get_activation
 from numpy.typing import NDArray
 from rich.text import Text
@@ -19,6 +20,15 @@ from ..render import fit, num, wrap
 from ..session import RECORDED
 from .base import Pane
 from .gradients import no_matrix
+
+
+def not_dense(spec: LayerView, shape: tuple[int, ...]) -> str:
+    return (
+        f"the chain rule is written out for dense layers, z = a_prev·W + b on (batch, "
+        f"features); {spec.name} is a {spec.kind} with output {tuple(shape)}: its gradient "
+        "is in the gradients pane"
+    )
+
 
 Column = tuple[str, NDArray[Any], int]  # (header, values per sample, priority: lower stays)
 
@@ -71,6 +81,8 @@ class ChainRulePane(Pane):
                 )
             hint = f"the forward pass has not reached {spec.name} yet: step on (space or l)"
             return [*lines, Text(fit(hint, width), style="italic", no_wrap=True)]
+        if not self._dense(arrays):
+            return [*lines[:1], *wrap(not_dense(spec, arrays["z"].shape), width, "italic")]
         columns = self._columns(arrays, i, j, is_bias)
         room = height - len(lines) - 1  # the sum (or a hint) takes the last line
         lines += self._table(columns, width, room)
@@ -80,6 +92,16 @@ class ChainRulePane(Pane):
             hint = f"dL/dz of {spec.name} comes with the backward pass: step on (space or l)"
             lines.append(Text(fit(hint, width), style="italic", no_wrap=True))
         return lines
+
+    def _dense(self, arrays: Mapping[str, Any]) -> bool:
+        """Whether the layer computes z = a_prev·W + b on (batch, features) arrays, the
+        formula this pane writes out. An attached torch model's Linear computes
+        z = a_prev·Wᵀ + b (its weight is out × in) and other modules other things."""
+        s = self.session
+        if s.dbg.kind == "attached":
+            return False
+        a_prev, z = arrays.get("a_prev"), arrays["z"]
+        return a_prev is not None and a_prev.ndim == 2 and z.ndim == 2
 
     def _dz_rule(self) -> str:
         spec = self.session.spec
