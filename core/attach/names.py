@@ -15,6 +15,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ExpressionError
 from ..spec.expression_tree import Expression, LayerCall, Node
 from ..spec.expressions import Vocabulary, parse
 
@@ -81,6 +82,11 @@ def parse_on_modules(
 
     def swap(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name not in alias and not name.isidentifier():  # an unknown path: named as one
+            fresh = _stand_ins([*activations, *alias, name]).get(name)
+            if fresh is None or fresh in back:
+                return match.group(0)
+            alias[name], back[fresh] = fresh, name
         if name not in alias:
             return match.group(0)
         start, end = match.span(1)
@@ -90,5 +96,20 @@ def parse_on_modules(
 
     swapped = _CALL.sub(swap, text)
     layers = {alias.get(k, k): v for k, v in activations.items()}
-    parsed = parse(swapped, Vocabulary(layers, metrics, has_validation=False))
+    try:
+        parsed = parse(swapped, Vocabulary(layers, metrics, has_validation=False))
+    except ExpressionError as err:
+        raise ExpressionError(_unswap(err.message, back), text, err.column) from None
     return Expression(text, _rename(parsed.root, back))
+
+
+def _unswap(message: str, back: Mapping[str, str]) -> str:
+    """``message`` with the stand-ins it quotes, calls or lists named as the user named them."""
+    for stand_in, name in back.items():
+        message = message.replace(f"'{stand_in}'", f"'{name}'")
+        message = message.replace(f"({stand_in})", f"({name})")
+    head, found, listed = message.partition("layers: ")
+    if found:
+        names = [back.get(item, item) for item in listed.split(", ")]
+        message = head + found + ", ".join(names)
+    return message

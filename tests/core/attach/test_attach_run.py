@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from attach_models import Residual, SmallCNN, TinyGPT, gpt_data, gpt_optimizer, images, pairs
-from backprop_tui.core import AttachError, NotPossible, RunView, attach
+from backprop_tui.core import AttachError, ExpressionError, NotPossible, RunView, attach
 from backprop_tui.core.attach.run import AttachedRun
 from torch import nn
 
@@ -143,8 +143,13 @@ def test_breakpoints_and_until_read_module_paths() -> None:
     run2 = attach(gpt, None, gpt_optimizer(gpt), gpt_data())
     run2.add_breakpoint("grad_norm(mlp.0) > 1e9")
     assert run2.run_until(max_steps=2).stopped_by == "steps"
-    with pytest.raises(Exception, match="unknown layer"):
+    with pytest.raises(
+        ExpressionError, match=r"'mlp\.9' \(did you mean 'mlp\.2'\?\); layers: wte"
+    ) as err:
         run2.parse_expression("grad_norm(mlp.9) > 1")
+    assert err.value.column == 10  # the user's own text, columns and all
+    with pytest.raises(ExpressionError, match="applies to relu layers; '0' uses linear"):
+        run.parse_expression("dead_fraction(0) > 0.5")
 
 
 class Poison(nn.Module):
