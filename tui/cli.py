@@ -571,10 +571,10 @@ PROGRESS_MAX_S = 30.0
 
 
 @contextlib.contextmanager
-def progress(dbg: Debugger, total: int, doing: str = "training") -> Iterator[Callable[[int], None]]:
+def progress(dbg: RunView, total: int, doing: str = "training") -> Iterator[Callable[[int], None]]:
     """A progress bar on a terminal; elsewhere (a pipe, a log file) a line that says what
     runs, then a line at growing intervals. Yields ``tick(steps_taken)``."""
-    label = visible(dbg.scenario.name)
+    label = visible(dbg.title)
     if sys.stderr.isatty():
         with click.progressbar(
             length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True
@@ -673,12 +673,8 @@ def _run_script(
         follow_unless_leader(dbg)
         total = dbg.total_steps if steps is None else steps
         try:
-            with click.progressbar(
-                length=total, label=visible(dbg.title), file=sys.stderr, show_pos=True
-            ) as bar:
-                stopped_by, taken = train(
-                    dbg, until, steps, lambda done: bar.update(done - bar.pos), interrupts
-                )
+            with progress(dbg, total) as tick:
+                stopped_by, taken = train(dbg, until, steps, tick, interrupts)
         except AttachError:
             raise
         except Exception as err:  # the user's model failed in a step

@@ -161,7 +161,8 @@ def test_an_interrupted_recording_keeps_its_trace(
 ) -> None:
     trace = tmp_path / "t.npz"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    command = ["run", "glyphs", "--save", str(trace), "--steps", "100000"]
+    # glyphs trains its 10 epochs in seconds: --epochs keeps it going until the signal
+    command = ["run", "glyphs", "--save", str(trace), "--steps", "100000", "--epochs", "10000"]
     process = subprocess.Popen(
         [sys.executable, "-m", "backprop_tui.tui.cli", *command],
         stdout=subprocess.PIPE,
