@@ -212,3 +212,34 @@ def test_the_app_command_takes_no_breakpoints_and_epochs(monkeypatch: pytest.Mon
     assert free.breakpoints == [] and free.total_epochs == 3
     assert [b.text for b in shipped.breakpoints] == list(shipped.scenario.breakpoints)
     assert shipped.total_epochs == 20
+
+
+def test_on_a_terminal_progress_is_a_bar() -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "backprop_tui.tui.cli", "run", "xor", "--steps", "5"],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: everything is read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+    assert finished.returncode == 0
+    text = shown.decode(errors="replace")
+    assert "5/5" in text and "xor" in text  # a few steps: the bar fits the pty buffer
+    assert "training xor" not in text  # the bar, not the lines for a pipe
