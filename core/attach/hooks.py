@@ -90,6 +90,9 @@ class Tracer:
     _counts: dict[int, int] = field(default_factory=dict)
     _handles: list[Any] = field(default_factory=list)
     _arrivals: int = 0
+    # Copies made this pass, by the tensor copied: (tensor, its version then, the copy).
+    # A layer's input is most often the output of the layer before, not changed since.
+    _copies: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = field(default_factory=dict)
 
     def install(self) -> None:
         for module in self.model.modules():
@@ -111,17 +114,26 @@ class Tracer:
         self._stack = []
         self._counts = {}
         self._arrivals = 0
+        self._copies = {}
         self.armed = True
 
     def stop(self) -> None:
         self.armed = False
+        self._copies = {}
 
     def _copy(self, tensor: torch.Tensor | None) -> torch.Tensor | None:
         if tensor is None:
             return None
         detached = tensor.detach()
+        if not self.keep_copies:
+            return detached
+        known = self._copies.get(id(tensor))
+        if known is not None and known[0] is tensor and known[1] == tensor._version:
+            return known[2]  # copied already, and not written in place since
         # A later in-place op (ReLU(inplace=True)) would rewrite what this module output.
-        return detached.clone() if self.keep_copies else detached
+        copy = detached.clone()
+        self._copies[id(tensor)] = (tensor, tensor._version, copy)
+        return copy
 
     def _pre_hook(self, module: nn.Module) -> Callable[..., None]:
         def hook(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
