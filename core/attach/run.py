@@ -27,6 +27,7 @@ the parameters (:mod:`.pending`); stepping by batch or epoch skips it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -631,9 +632,10 @@ class AttachedRun:
             for term, value in state_terms(self.optimizer, p).items():
                 arrays[f"{name}.{term}"] = value
             shape = tuple(p.shape)
-            arrays[f"{name}.lr"] = _constant(lr_of.get(id(p), 0.0), shape)
+            # worked out when read (HostArrays calls it): most steps' tables are never shown
+            arrays[f"{name}.lr"] = functools.partial(_constant, lr_of.get(id(p), 0.0), shape)
             if self.clip is not None:
-                arrays[f"{name}.clip"] = _constant(state.clip_factor, shape)
+                arrays[f"{name}.clip"] = functools.partial(_constant, state.clip_factor, shape)
         self._after_update = (self._version, new_params)  # never written: copies
         self._term_names = term_names_of(self.optimizer, self.clip is not None)
         self.phase, self.layer_index = "update", None

@@ -57,12 +57,14 @@ def finish_statistics(
     outputs = [c.output if c is not None else None for c in state.calls]
     grads_out = [c.grad if c is not None else None for c in state.calls]
     x = batch_x(state.entry.batch, run.loss_fn is not None) if state.entry is not None else None
+    # A module's output is both its z and its a, and dL/d(output) both dL/da and dL/dz:
+    # each is listed once, so the NaN scan sums it once.
     arrays = StepArrays(
         x=x,
-        z=outputs,
+        z=[],
         a=outputs,
         dL_da=grads_out,
-        dL_dz=grads_out,
+        dL_dz=[],
         grads=dict(state.grads),
         params=dict(params),
         update=dict(measured),
