@@ -161,6 +161,8 @@ class AttachedRun:
                 output, y = call_model(self.model, entry.batch, self.loss_fn is not None)
                 if self.loss_fn is None:
                     loss_of(output)
+                else:  # a loss that is not a scalar is refused here, before any training
+                    check_loss(self.loss_fn(output, y))
         finally:
             tracer.stop()
             with torch.no_grad():

@@ -247,8 +247,7 @@ def test_bad_inputs_get_one_sentence(kwargs: dict[str, Any], message: str) -> No
         kwargs = {"scheduler": torch.optim.lr_scheduler.StepLR(other, 1)}
     args.update(kwargs)
     with pytest.raises(AttachError, match=message) as caught:
-        run = attach(**args)
-        run.step("batch")
+        attach(**args)  # refused before any training
     assert "\n" not in str(caught.value)
 
 
