@@ -505,6 +505,7 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self._again = signal.SIGINT  # the second signal, which stops at once
         self._before: dict[int, Any] = {}
 
     def __enter__(self) -> Interrupts:
@@ -520,10 +521,11 @@ class Interrupts:
             signal.signal(sig, handler)
         if kind is not None and issubclass(kind, KeyboardInterrupt):
             click.echo("backprop-tui: interrupted again: stopped at once", err=True)
-            raise SystemExit(128 + signal.SIGINT)
+            raise SystemExit(128 + self._again)
 
     def _caught(self, signum: int, frame: object) -> None:
         if self.signal is not None:
+            self._again = signal.Signals(signum)
             raise KeyboardInterrupt
         self.signal = signum
 

@@ -243,3 +243,18 @@ def test_on_a_terminal_progress_is_a_bar() -> None:
     text = shown.decode(errors="replace")
     assert "5/5" in text and "xor" in text  # a few steps: the bar fits the pty buffer
     assert "training xor" not in text  # the bar, not the lines for a pipe
+
+
+def test_a_second_signal_stops_at_once_with_its_own_status() -> None:
+    from backprop_tui.tui.cli import Interrupts
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped, Interrupts() as interrupts:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handler runs between bytecodes
+        assert interrupts.signal == signal.SIGINT  # the first: noted, training goes on
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)
+        pytest.fail("a second signal must stop at once")
+    assert stopped.value.code == 143
+    assert signal.getsignal(signal.SIGTERM) is before  # the handlers are given back
