@@ -131,10 +131,13 @@ def point_mark(m: InputMap, label: float, validation: bool, palette: Palette) ->
         target = value_levels(m, np.array([label]))[0]
         found = palette.level_style(int(target)).bgcolor
         colour = found.get_truecolor().hex if found is not None else palette.positive
+    return (VALIDATION_DOT if validation else TRAIN_DOT), _point_style(colour)
+
+
+@lru_cache(maxsize=256)
+def _point_style(colour: str) -> Style:
     # lighter than any colour of the map, so a point stands out on its own class
-    return (VALIDATION_DOT if validation else TRAIN_DOT), Style(
-        color=_mix(colour, "#ffffff", POINT_LIGHT), bold=True
-    )
+    return Style(color=_mix(colour, "#ffffff", POINT_LIGHT), bold=True)
 
 
 def point_cells(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -175,19 +176,26 @@ async def test_no_color_value_map_reads_as_digits(monkeypatch: pytest.MonkeyPatc
         assert "0…9: 0…1" in pane_text(app, "boundary")
 
 
-async def test_the_pane_asks_while_a_continue_runs(scenario_file: Callable[[str], Path]) -> None:
+async def test_while_a_continue_runs_the_pane_asks_at_most_at_the_refresh_rate(
+    scenario_file: Callable[[str], Path],
+) -> None:
     dbg = debugger_on(scenario_file(LONG_XOR))
-    app = make_app(dbg)
+    app = make_app(dbg)  # 10 frames a second
     async with app.run_test(size=SMALL) as pilot:
         app.query_one("#boundary").focus()
+        await settle(app, pilot)
+        asked = pane(app).asked
+        started = time.monotonic()
         await pilot.press("c")
-        await pilot.pause(1.2)  # at least two detail frames
+        await pilot.pause(1.2)  # at least two frames of the detailed panes
         await pilot.press("p")
         while app.session.running:
             await pilot.pause(0.01)
+        elapsed = time.monotonic() - started
         await settle(app, pilot)
         shown = pane(app).shown
         assert shown is not None and shown.step_index == dbg.step_index > 0
+        assert 2 <= pane(app).asked - asked <= 10 * elapsed + 3  # not once a step
 
 
 # ------------------------------------------------------------------ pure drawing
@@ -232,3 +240,61 @@ def test_colour_lines_are_half_blocks_two_points_a_character() -> None:
     assert [line.plain for line in lines] == [HALF * 4]
     left, right = lines[0].spans[0].style, lines[0].spans[-1].style
     assert left != right  # the two classes in two colours
+
+
+TWO_INPUTS = [
+    "xor",
+    "circles",
+    "moons",
+    "spirals",
+    "bug_dying_relu",
+    "bug_saturation",
+    "bug_symmetry",
+    "bug_vanishing",
+]
+
+
+@pytest.mark.parametrize("name", TWO_INPUTS)
+async def test_trained_to_its_end_the_map_is_the_model_s_own_answer(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")  # a character a grid point: each can be read back
+    dbg = Debugger(load_scenario(name))
+    dbg.run(dbg.total_steps)
+    assert dbg.finished
+    app = make_app(dbg)
+    async with app.run_test(size=MEDIUM) as pilot:
+        await pilot.press(*["right_square_bracket"] * len(dbg.layers))  # the output layer
+        await settle(app, pilot)
+        shown = pane(app).shown
+        assert shown is not None and shown.is_output and shown.step_index == dbg.total_steps
+        rows = map_rows(app)
+        # the model's own predictions at the grid's cell centres, worked out here
+        (x_lo, x_hi), (y_lo, y_hi) = shown.x_range, shown.y_range
+        height, width = len(rows), len(rows[0])
+        xs = x_lo + (np.arange(width) + 0.5) * (x_hi - x_lo) / width
+        ys = y_hi - (np.arange(height) + 0.5) * (y_hi - y_lo) / height
+        grid = np.array([[x, y] for y in ys for x in xs])
+        out = dbg.backend.predict(grid)[1]
+        if out.shape[1] > 1:
+            expected = np.argmax(out, axis=1).reshape(height, width)
+        else:
+            expected = (out[:, 0] >= 0.5).reshape(height, width)
+        points = set(POINT_CHARS + POINT_CHARS.upper())
+        for r, row in enumerate(rows):
+            for c, char in enumerate(row):
+                if char in points:
+                    continue
+                drawn = CLASS_CHARS.index(char) if out.shape[1] > 1 else int(char) >= 5
+                assert drawn == expected[r, c], (name, r, c, char)
+        # every training point sits in the cell its coordinates fall in, by its class's letter
+        data = dbg.scenario.data
+        classes = (
+            np.argmax(data.y_train, axis=1) if data.y_train.shape[1] > 1 else data.y_train[:, 0]
+        )
+        for (x0, x1), label in zip(data.x_train, classes, strict=True):
+            c = int((x0 - x_lo) / (x_hi - x_lo) * width)
+            r = int((y_hi - x1) / (y_hi - y_lo) * height)
+            assert rows[r][c] in POINT_CHARS  # a training point's letter (they share cells)
+            if name == "xor":
+                assert rows[r][c] == POINT_CHARS[int(label)]

@@ -13,7 +13,6 @@ A folded pane asks for nothing.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -21,6 +20,7 @@ from functools import partial
 from backprop_tui.core import InputMap
 from rich.style import Style
 from rich.text import Text
+from textual.message import Message
 
 from ..plane import legend, map_lines, points_legend
 from ..render import fit, wrap
@@ -79,6 +79,15 @@ def edge(value: float, room: int = GUTTER - 1) -> str:
 class BoundaryPane(Pane):
     TITLE = "decision boundary"
 
+    class MapArrived(Message, bubble=False):
+        """The engine's map for ``key`` (or why there is none), from the worker's thread."""
+
+        def __init__(self, key: MapKey, found: InputMap | None, failure: str | None) -> None:
+            super().__init__()
+            self.key = key
+            self.found = found
+            self.failure = failure
+
     def __init__(self, session: Session, *, id: str | None = None) -> None:
         super().__init__(session, id=id)
         self.shown: InputMap | None = None  # the last map the engine handed back
@@ -86,6 +95,8 @@ class BoundaryPane(Pane):
         self.asking: MapKey | None = None  # the request in flight
         self.asked = 0  # requests made (tests read it)
         self.failure: str | None = None
+        self._drawing_arrival = False
+        self._ask_again = False  # a redraw wanted a newer map while one was on its way
 
     # -------------------------------------------------------------- reading
     def summary(self, width: int) -> Text:
@@ -119,7 +130,7 @@ class BoundaryPane(Pane):
         layer, unit, per_unit, where = self._layout(width, height)
         pixel_rows = where.map_rows if s.palette.glyphs else 2 * where.map_rows
         key = (dbg.step_index, s.revision, layer, where.map_cols, pixel_rows)
-        if key != self.shown_key:
+        if key != self.shown_key and not self._drawing_arrival:
             self._ask(key)
         m = self.shown
         if self.failure is not None:
@@ -198,7 +209,10 @@ class BoundaryPane(Pane):
     # -------------------------------------------------------------- asking
     def _ask(self, key: MapKey) -> None:
         """Have the engine work the map out on a thread; one request at a time."""
-        if self.asking is not None or not self.is_attached:
+        if self.asking is not None:
+            self._ask_again = True  # once this one is back
+            return
+        if not self.is_attached:
             return
         self.asking = key
         self.asked += 1
@@ -221,8 +235,12 @@ class BoundaryPane(Pane):
             except Exception as err:  # shown in the pane; the app stays up
                 failure = f"the map could not be worked out: {type(err).__name__}: {err}"
             key = (s.dbg.step_index, s.revision, layer, cols, rows)
-        with contextlib.suppress(RuntimeError):  # the app is closing
-            self.app.call_from_thread(self._arrived, key, found, failure)
+        # A message, not call_from_thread: that waits for the event loop, which may be
+        # closing and waiting for this thread.
+        self.post_message(self.MapArrived(key, found, failure))
+
+    def on_boundary_pane_map_arrived(self, message: MapArrived) -> None:
+        self._arrived(message.key, message.found, message.failure)
 
     def _arrived(self, key: MapKey, found: InputMap | None, failure: str | None) -> None:
         self.asking = None
@@ -230,4 +248,13 @@ class BoundaryPane(Pane):
         self.shown_key = key  # a failure is not asked again until something changes
         if found is not None:
             self.shown = found
-        self.redraw()
+        # Drawing what arrived asks for nothing, unless a redraw wanted a newer map
+        # while this one was on its way: while a run continues the engine has moved on
+        # already, and asking on every arrival would chase it as fast as it steps.
+        # So requests follow the app's redraws (at most the refresh rate).
+        self._drawing_arrival = not self._ask_again
+        self._ask_again = False
+        try:
+            self.redraw()
+        finally:
+            self._drawing_arrival = False
