@@ -138,3 +138,16 @@ def test_a_scenario_that_does_not_load_prints_one_line_and_exits_2(tmp_path: Pat
     assert "EXITED 2" in screen
     assert "Traceback" not in screen
     assert "broken.yaml" in screen
+
+
+def test_the_decision_boundary_opens_with_tab_at_80x24() -> None:
+    term = Terminal(f"{COMMAND} scenarios/xor.yaml", 80, 24)
+    try:
+        term.wait_until(key_bar_drawn, "the key bar")
+        term.keys("Tab")  # from the network, the first pane, to the boundary, the second
+        term.wait_for("hidden unit 0/4 tanh · step 0", "1.1┤", "-0.1┤", "x0")
+        term.keys("]", "n")
+        screen = term.wait_for("output sigmoid · step 1", "▀")
+    finally:
+        term.close()
+    assert "Traceback" not in screen
