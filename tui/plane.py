@@ -226,8 +226,9 @@ def legend(m: InputMap, palette: Palette) -> Text:
             out.append(f"0…9: {lo:.3g}…{hi:.3g}  ")
         else:
             out.append(f"{lo:.3g} ")
-            for lvl in range(-LEVELS, LEVELS + 1, 3):
-                out.append(" ", palette.level_style(lvl, REGION))
+            first, last = value_levels(m, np.array([lo, hi]))  # relu: 0 is the bottom
+            for lvl in np.linspace(first, last, 7).round().astype(int):
+                out.append(" ", palette.level_style(int(lvl), REGION))
             out.append(f" {hi:.3g}  ")
     return out
 
