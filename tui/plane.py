@@ -143,7 +143,9 @@ def _point_style(colour: str) -> Style:
 def point_cells(
     m: InputMap, points: PlanePoints, rows: int, cols: int
 ) -> list[tuple[int, int, float]]:
-    """(row, col, label) of each sample inside a ``rows``×``cols`` picture of the plane."""
+    """(row, col, label) of the cells of a ``rows``×``cols`` picture of the plane that hold
+    samples, each once, with the label of the last sample there: as many as there are
+    cells at most, however big the data."""
     if not len(points.xy):
         return []
     (x_lo, x_hi), (y_lo, y_hi) = m.x_range, m.y_range
@@ -152,9 +154,13 @@ def point_cells(
         row = np.floor((y_hi - points.xy[:, 1]) / (y_hi - y_lo) * rows)
     inside = np.isfinite(col) & np.isfinite(row) & (col >= 0) & (col < cols)
     inside &= (row >= 0) & (row < rows)
+    cell = (row[inside] * cols + col[inside]).astype(np.int64)
+    labels = points.labels[inside]
+    # np.unique keeps the first of each cell: reversed, that is the last sample drawn
+    found, first = np.unique(cell[::-1], return_index=True)
     return [
-        (int(r), int(c), float(label))
-        for r, c, label in zip(row[inside], col[inside], points.labels[inside], strict=True)
+        (int(flat // cols), int(flat % cols), float(label))
+        for flat, label in zip(found, labels[::-1][first], strict=True)
     ]
 
 

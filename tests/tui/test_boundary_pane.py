@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from backprop_tui.core import Debugger, InputMap, PlanePoints, load_scenario
 from backprop_tui.tui.app import DebuggerApp, make_app
-from backprop_tui.tui.plane import CLASS_CHARS, HALF, POINT_CHARS, map_lines
+from backprop_tui.tui.plane import CLASS_CHARS, HALF, POINT_CHARS, map_lines, point_cells
 from backprop_tui.tui.render import Palette
 from backprop_tui.tui.widgets.boundary import GUTTER, BoundaryPane
 from textual.pilot import Pilot
@@ -298,3 +298,15 @@ async def test_trained_to_its_end_the_map_is_the_model_s_own_answer(
             assert rows[r][c] in POINT_CHARS  # a training point's letter (they share cells)
             if name == "xor":
                 assert rows[r][c] == POINT_CHARS[int(label)]
+
+
+def test_points_are_one_a_cell_however_many_samples() -> None:
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 4, (100_000, 2)) * [1, 0.5]
+    labels = (xy[:, 0] > 2).astype(np.float64)
+    crowd = PlanePoints(np.arange(len(xy)), xy, labels)
+    cells = point_cells(_tiny_map(), crowd, 10, 20)
+    assert len(cells) == len({(r, c) for r, c, _ in cells}) <= 200
+    assert all(label == (c >= 10) for _r, c, label in cells)  # the class of that side
+    last = PlanePoints(np.arange(2), np.array([[0.1, 0.1], [0.1, 0.1]]), np.array([0.0, 1.0]))
+    assert point_cells(_tiny_map(), last, 2, 4) == [(1, 0, 1.0)]  # the last one drawn wins
