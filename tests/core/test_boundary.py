@@ -141,3 +141,15 @@ def test_a_replay_says_why_it_has_no_map() -> None:
     assert isinstance(replay, RunView)
     assert replay.input_map(10, 10) is None
     assert replay.no_input_map is not None and "training data" in replay.no_input_map
+
+
+def test_torch_and_numpy_draw_the_same_map() -> None:
+    pytest.importorskip("torch")
+    maps = []
+    for backend in ("numpy", "torch"):
+        dbg = Debugger(load_scenario("moons"), backend=backend)
+        dbg.run(20)
+        maps.append((dbg.input_map(30, 20), dbg.input_map(30, 20, layer=0)))
+    for a, b in zip(*maps, strict=True):
+        assert a is not None and b is not None
+        np.testing.assert_allclose(a.values, b.values, rtol=1e-10, atol=1e-12)
