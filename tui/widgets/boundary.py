@@ -98,6 +98,11 @@ class BoundaryPane(Pane):
         self._drawing_arrival = False
         self._ask_again = False  # a redraw wanted a newer map while one was on its way
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        # Only a sentence to show: the stylesheet gives the room to the other panes.
+        self.set_class(self.session.dbg.no_input_map is not None, "-no-map")
+
     # -------------------------------------------------------------- reading
     def summary(self, width: int) -> Text:
         note = self.session.dbg.no_input_map
