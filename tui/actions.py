@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING
 
 from .layout import PANES
@@ -23,6 +24,7 @@ FOLLOW = {  # the pane that shows what each phase computed
 }
 
 
+HEAL_AFTER = 0.5  # seconds a run may take to start its thread
 KINDS = {"scenario": "a scenario run", "replay": "a recorded replay", "attached": "your model"}
 
 
@@ -53,7 +55,18 @@ class ActionsMixin(_Base):
         self.session.status = text
         self.query_one("#status", Lines).redraw()
 
+    def _heal_stopped(self) -> None:
+        """A run whose thread never began, or ended without its message reaching the
+        app (a burst of keys around c and p), must not leave the app "running"."""
+        s = self.session
+        gone = not s.engine_alive and time.monotonic() - s.run_started > HEAL_AFTER
+        if s.running and gone:
+            self.session.running = False
+            self.session.status = "paused"
+            self.redraw_all()
+
     def _busy(self) -> bool:
+        self._heal_stopped()
         if self.session.running:
             self._refuse("running: p pauses first")
             return True
@@ -149,6 +162,7 @@ class ActionsMixin(_Base):
             self.workers.cancel_group(self, "engine")
             self.session.status = "pausing…"
             self.query_one("#status", Lines).redraw()
+            self.set_timer(HEAL_AFTER + 0.1, self._heal_stopped)
         else:
             self._refuse("not running: c continues to the next breakpoint")
 
@@ -252,6 +266,22 @@ class ActionsMixin(_Base):
 
     # -------------------------------------------------------------- dialogs
     # The dialogs load on first use: they are not needed for the first frame.
+    def search_themes(self) -> None:
+        """Textual's theme picker (a palette command), in the steady palette."""
+        from textual.theme import ThemeProvider
+
+        from .commands import SteadyPalette
+
+        self.push_screen(SteadyPalette(providers=[ThemeProvider], placeholder="Search for themes…"))
+
+    def action_command_palette(self) -> None:
+        from textual.command import CommandPalette
+
+        from .commands import SteadyPalette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):  # type: ignore[arg-type]
+            self.push_screen(SteadyPalette(id="--command-palette"))
+
     def action_help(self) -> None:
         from .help_screen import HelpScreen
 

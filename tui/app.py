@@ -174,6 +174,7 @@ class DebuggerApp(ActionsMixin, App[int]):
     # --------------------------------------------------------------- running
     def start_run(self, mode: Mode) -> None:
         self.session.running = True
+        self.session.run_started = time.monotonic()
         self.session.progress = ""
         if mode == "epoch":
             self.session.status = "running to the end of the epoch"

@@ -7,10 +7,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from .modal import SteadyModal
 from .session import Session
 
 
@@ -19,7 +19,7 @@ def examples(layers: list[str]) -> str:
     return f"e.g.  loss < 0.01   grad_norm > 100 or nan   grad_norm({layers[0]}) < 1e-6"
 
 
-class BreakpointScreen(ModalScreen[None]):
+class BreakpointScreen(SteadyModal[None]):
     BINDINGS = [  # noqa: RUF012 - Textual reads this class attribute
         Binding("escape", "close", "close"),
         Binding("space", "toggle_breakpoint", "enable/disable", show=False),

@@ -8,9 +8,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from .modal import SteadyModal
 from .session import Session
 
 
@@ -39,7 +39,7 @@ def result_text(result: GradCheckResult) -> Text:
     return text
 
 
-class GradcheckScreen(ModalScreen[None]):
+class GradcheckScreen(SteadyModal[None]):
     BINDINGS = [Binding("escape,q,g", "close", "close")]  # noqa: RUF012
 
     def __init__(self, session: Session) -> None:

@@ -6,10 +6,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from .keys import CURSOR_HELP, KEYS
+from .modal import SteadyModal
 
 
 def help_text() -> Text:
@@ -27,7 +27,7 @@ def help_text() -> Text:
     return text
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(SteadyModal[None]):
     BINDINGS = [  # noqa: RUF012 - Textual reads this class attribute
         Binding("escape,q,question_mark", "close", "close"),
     ]

@@ -67,6 +67,19 @@ def run_steps(
     post: Callable[[Message], object],
 ) -> None:
     """Step by whole training steps until told to stop; report through ``post``."""
+    session.engine_alive = True
+    try:
+        _run_steps(session, mode, cancelled, post)
+    finally:
+        session.engine_alive = False
+
+
+def _run_steps(
+    session: Session,
+    mode: Mode,
+    cancelled: Callable[[], bool],
+    post: Callable[[Message], object],
+) -> None:
     dbg = session.dbg
     period = 1.0 / session.fps
     start = time.monotonic()

@@ -7,8 +7,9 @@ import math
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
+
+from .modal import SteadyModal
 
 
 def parse_value(text: str) -> float:
@@ -24,7 +25,7 @@ def parse_value(text: str) -> float:
     return value
 
 
-class WeightScreen(ModalScreen[float | None]):
+class WeightScreen(SteadyModal[float | None]):
     """Asks for one number; dismisses with it, or with None on escape."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]  # noqa: RUF012
