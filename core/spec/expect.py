@@ -81,9 +81,8 @@ class _Parser:
         self.r = Reader(doc)
         self.shapes: dict[str, tuple[int, ...]] = {}
         for layer in layers:
-            self.shapes[f"{layer.name}.kernel"] = (layer.inputs, layer.units)
-            if layer.use_bias:
-                self.shapes[f"{layer.name}.bias"] = (layer.units,)
+            self.shapes.update(layer.param_shapes)
+            self.shapes.update(layer.state_shapes)
         self.metrics = tuple(metrics)
         self.has_validation = has_validation
         scalars = ["loss", *self.metrics]
