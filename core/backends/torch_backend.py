@@ -326,6 +326,21 @@ class TorchBackend(Backend):
             # is worked out here; only the running mean is torch's.
             running_mean = moving_mean.clone()
             running_var = moving_var.clone()
+            axes = tuple(d for d in range(a_prev.dim() - 1))
+            if a_prev.numel() == a_prev.shape[-1]:
+                # One value per channel (a batch of one after flatten): torch refuses,
+                # Keras normalizes to β. The same formula, written out.
+                batch_mean = a_prev.mean(dim=axes)
+                centred = a_prev - batch_mean
+                variance = (centred * centred).mean(dim=axes)
+                m = layer.momentum
+                self.state_updates[f"{n}.moving_mean"] = moving_mean * m + batch_mean.detach() * (
+                    1.0 - m
+                )
+                self.state_updates[f"{n}.moving_variance"] = moving_var * m + variance.detach() * (
+                    1.0 - m
+                )
+                return centred / torch.sqrt(variance + layer.epsilon) * gamma + beta
             out = F.batch_norm(
                 channels_first,
                 running_mean,
@@ -337,7 +352,6 @@ class TorchBackend(Backend):
                 layer.epsilon,
             )
             with torch.no_grad():
-                axes = tuple(d for d in range(a_prev.dim() - 1))
                 batch_var = torch.var_mean(a_prev, dim=axes, unbiased=False)[0]
                 m = layer.momentum
                 self.state_updates[f"{n}.moving_mean"] = running_mean
