@@ -139,6 +139,7 @@ def test_nan_origin_in_a_conv_layer() -> None:
 def test_layer_views_give_shapes_for_the_panes() -> None:
     dbg = Debugger(scenario("small_cnn"))
     conv, pool, flat, drop, norm, out = dbg.layers
+    assert out.kernel_shape == (36, 3)
     assert (conv.inputs, conv.units, conv.kernel_shape) == (9, 4, (3, 3, 1, 4))
     assert conv.output_shape == (6, 6, 4) and conv.is_image and conv.activation == "relu"
     assert pool.kernel is None and pool.param_count == 0 and pool.output_shape == (3, 3, 4)
