@@ -48,7 +48,8 @@ class LayerView:
     ``kernel_shape`` the kernel's own shape (a conv2d's (kh, kw, in, filters),
     laid out as kh·kw·in rows × filters columns); ``state_names`` the layer's
     non-trainable numbers (batch normalization's moving statistics), in
-    ``params`` but never in ``grads``.
+    ``params`` but never in ``grads``; ``strides``, ``padding`` and ``epsilon``
+    what the chain rule of a conv2d or batch normalization weight needs.
     """
 
     name: str
@@ -63,6 +64,9 @@ class LayerView:
     input_shape: tuple[int, ...] = ()
     state_names: tuple[str, ...] = ()
     kernel_shape: tuple[int, ...] = ()
+    strides: tuple[int, int] = (1, 1)  # conv2d and pooling
+    padding: str = "valid"
+    epsilon: float = 1e-3  # batch normalization
 
     @property
     def is_image(self) -> bool:

@@ -113,6 +113,9 @@ def layer_view(layer: LayerSpec) -> LayerView:
         input_shape=layer.input_shape,
         state_names=layer.state_names,
         kernel_shape=layer.param_shapes[kernel] if kernel is not None else (),
+        strides=layer.strides,
+        padding=layer.padding,
+        epsilon=layer.epsilon,
     )
 
 

@@ -57,6 +57,10 @@ class GradientsPane(Pane):
 
         ``self.source_step`` is the step those numbers belong to (for the cache key).
         """
+        what, kernel, bias = self._raw()
+        return what, self.session.as_matrix(kernel), bias
+
+    def _raw(self) -> tuple[str, NDArray[Any], NDArray[Any] | None]:
         s = self.session
         dbg = s.dbg
         record = dbg.record_of("backward", s.layer)
@@ -75,10 +79,23 @@ class GradientsPane(Pane):
         self.source_step = dbg.step_index
         return "W", params[s.kernel_name], params[bias_name] if bias_name else None
 
+    def layout_note(self) -> str:
+        """How a kernel that is not a matrix is laid out (shown in the pane, not hidden)."""
+        spec = self.session.spec
+        shape = spec.kernel_shape
+        if len(shape) == 4:
+            kh, kw, cin, filters = shape
+            return f"{kh}×{kw}×{cin}×{filters} kernel: row = (i·{kw}+j)·{cin}+c, column = filter"
+        if spec.kind == "batch_normalization":
+            return "row: gamma, b: beta, then the moving mean and variance (not trained)"
+        return ""
+
     def wanted_rows(self, width: int, height: int) -> int:
         """Rows (with the top border) the compact layout should give: all of a small
         matrix, or half the screen for a heat map."""
         spec = self.session.spec
+        if spec.kernel is None:
+            return 4
         rows = int(spec.inputs) + (1 if spec.use_bias else 0) + 3
         if numbers_width((spec.units,), label_width=len(str(spec.inputs - 1))) > width:
             return max(height // 3, 6)
@@ -95,8 +112,9 @@ class GradientsPane(Pane):
         return Text(fit(text, width), no_wrap=True)
 
     def value_at(self, param: str, index: tuple[int, ...]) -> float:
-        _, kernel, bias = self.arrays()
-        source = bias if param.endswith(".bias") and bias is not None else kernel
+        """The shown number (gradient or weight) of ``param`` at ``index`` (its own shape)."""
+        _, kernel, bias = self._raw()
+        source = bias if param == self.session.bias_name and bias is not None else kernel
         return float(source[index])
 
     def build(self, width: int, height: int) -> list[Text]:
@@ -108,6 +126,11 @@ class GradientsPane(Pane):
         head = f"{what} {s.kernel_name} ({kernel.shape[0]}×{kernel.shape[1]})"
         head += f" · {param.split('.')[1]}{list(index)} = {num(self.value_at(param, index))}"
         lines = [Text(fit(head, width), style="bold", no_wrap=True)]
+        note = self.layout_note()
+        if note and height > 6:
+            lines.append(Text(fit(note, width), style="dim", no_wrap=True))
+        states = self._states()
+        height -= len(lines) - 1 + len(states)
         inputs, units = kernel.shape
         rows = inputs + (1 if bias is not None else 0)
         label_width = len(str(inputs - 1))
@@ -119,8 +142,19 @@ class GradientsPane(Pane):
                 if self.session.read_only:
                     note = "no gradient recorded at or before this step"
                 lines.append(Text(fit(note, width), style="dim"))
-            return lines
-        return lines + self._heat(what, kernel, bias, width, height - 1)
+        else:
+            lines += self._heat(what, kernel, bias, width, height - 1)
+        return lines + [Text(fit(line, width), style="dim", no_wrap=True) for line in states]
+
+    def _states(self) -> list[str]:
+        """The layer's non-trainable numbers (batch normalization's moving statistics)."""
+        params = self.session.dbg.params
+        lines = []
+        for name in self.session.spec.state_names:
+            if name in params:
+                values = " ".join(num(float(v), 3) for v in np.ravel(params[name]))
+                lines.append(f"{name.split('.')[-1]}: {values}")
+        return lines
 
     def _numbers(self, kernel: NDArray[Any], bias: NDArray[Any] | None) -> list[Text]:
         s = self.session

@@ -1,0 +1,85 @@
+"""A 4-D activation (batch, H, W, C) as a grid of small heat maps, one per channel, of one sample.
+
+Pure functions of arrays and sizes. All channels share one colour scale (the
+sample's largest |value|), so a channel that is dim next to another really is
+smaller; tiles are downsampled until the grid fits, and the channels that still
+do not fit are counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from rich.text import Text
+
+from .blocks import GridCache, stats_text
+from .render import Palette, fit, heat_lines, legend, scale_of
+
+GAP = 1  # columns between tiles
+
+
+def _fits(rows: int, cols: int, cell: int, channels: int, width: int, height: int) -> int:
+    """How many tiles of rows × cols cells fit in width × height (a label line above each row)."""
+    across = max((width + GAP) // (cols * cell + GAP), 0)
+    down = height // (rows + 1)
+    return min(channels, across * down)
+
+
+def channel_maps(
+    title: str,
+    images: NDArray[Any],
+    sample: int,
+    palette: Palette,
+    width: int,
+    height: int,
+    cache: GridCache,
+    key: Hashable,
+    zero_note: bool = False,
+) -> list[Text]:
+    """Title, tiles (one per channel of ``images[sample]``, (H, W, C)), legend and summary."""
+    image = np.asarray(images[sample], dtype=np.float64)
+    h, w, channels = image.shape
+    lines = [Text(fit(f"{title} · {channels} channels", width), style="bold", no_wrap=True)]
+    room = height - 3  # title above; legend and summary below
+    rows, cols, cell = h, w, 2
+    shown = _fits(rows, cols, cell, channels, width, room)
+    while shown < channels and (rows > 2 or cols > 2 or cell > 1):
+        if cell > 1:
+            cell = 1
+        else:
+            rows, cols = max(math.ceil(rows / 2), 2), max(math.ceil(cols / 2), 2)
+        shown = _fits(rows, cols, cell, channels, width, room)
+    if shown == 0:
+        return [*lines, Text(fit(stats_text(image, zero_note), width), no_wrap=True)]
+    scale = scale_of(image)
+    tiles = []
+    for c in range(shown):
+        grid = cache.get((key, c), image[..., c], rows, cols)
+        tiles.append(heat_lines(dataclasses.replace(grid, scale=scale), palette, cell=cell))
+    tile_width = max(line.cell_len for tile in tiles for line in tile)
+    across = max((width + GAP) // (tile_width + GAP), 1)
+    for start in range(0, shown, across):
+        group = tiles[start : start + across]
+        label = Text(no_wrap=True, style="dim")
+        for k in range(len(group)):
+            label.append(f"c{start + k}".ljust(tile_width + GAP)[: tile_width + GAP])
+        lines.append(label)
+        for y in range(max(len(t) for t in group)):
+            line = Text(no_wrap=True, overflow="crop")
+            for k, tile in enumerate(group):
+                piece = tile[y] if y < len(tile) else Text(" " * tile_width)
+                line.append_text(piece)
+                if k < len(group) - 1:
+                    line.append(" " * (tile_width - piece.cell_len + GAP))
+            lines.append(line)
+    note = legend(scale, palette, width)
+    if shown < channels:
+        note.append(f"  … {channels - shown} more channels", style="dim")
+    lines.append(note)
+    lines.append(Text(fit(stats_text(image, zero_note), width), style="dim", no_wrap=True))
+    return lines
