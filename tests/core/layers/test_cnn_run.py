@@ -157,3 +157,22 @@ def test_layer_views_give_shapes_for_the_panes() -> None:
         "out.kernel",
         "out.bias",
     ]
+
+
+def test_a_two_input_network_with_dropout_says_why_it_has_no_input_plane() -> None:
+    text = """
+name: moons_dropout
+data: {generator: moons, n: 40}
+model:
+  inputs: 2
+  layers:
+    - {name: hidden, type: dense, units: 8, activation: relu}
+    - {name: drop, type: dropout, rate: 0.2}
+    - {name: out, type: dense, units: 1, activation: sigmoid}
+loss: binary_crossentropy
+"""
+    dbg = Debugger(from_text(text))
+    assert dbg.no_input_map is not None and "drop is dropout" in dbg.no_input_map
+    assert dbg.input_map(20, 10) is None
+    dbg.step("batch")  # and it trains
+    assert dbg.loss is not None
