@@ -18,9 +18,17 @@ from numpy.typing import NDArray
 from rich.text import Text
 
 from .blocks import GridCache, stats_text
-from .render import Palette, fit, heat_lines, legend, scale_of
+from .render import Palette, downsample, fit, heat_lines, legend, scale_of
 
 GAP = 1  # columns between tiles
+
+
+def _labels(prefix: str, start: int, count: int, tile_width: int, total: int) -> str:
+    """One label per tile (``c0  c1 …``), or the row's range (``c0–c15``) when they would
+    run into each other."""
+    if len(f"{prefix}{total - 1}") + 1 <= tile_width + GAP:
+        return "".join(f"{prefix}{start + k}".ljust(tile_width + GAP) for k in range(count))
+    return f"{prefix}{start}–{prefix}{start + count - 1}"
 
 
 def _fits(rows: int, cols: int, cell: int, channels: int, width: int, height: int) -> int:
@@ -66,8 +74,7 @@ def channel_maps(
     for start in range(0, shown, across):
         group = tiles[start : start + across]
         label = Text(no_wrap=True, style="dim")
-        for k in range(len(group)):
-            label.append(f"c{start + k}".ljust(tile_width + GAP)[: tile_width + GAP])
+        label.append(_labels("c", start, len(group), tile_width, channels))
         lines.append(label)
         for y in range(max(len(t) for t in group)):
             line = Text(no_wrap=True, overflow="crop")
@@ -82,4 +89,45 @@ def channel_maps(
         note.append(f"  … {channels - shown} more channels", style="dim")
     lines.append(note)
     lines.append(Text(fit(stats_text(image, zero_note), width), style="dim", no_wrap=True))
+    return lines
+
+
+def filter_tiles(
+    kernel: NDArray[Any],
+    channel: int,
+    cursor: tuple[int, int, int] | None,
+    palette: Palette,
+    width: int,
+    height: int,
+) -> list[Text] | None:
+    """A conv kernel (kh, kw, in, filters) as one kh × kw heat map per filter, of input
+    channel ``channel``, with ``cursor`` (i, j, filter) marked; None when they do not fit."""
+    kh, kw, _, filters = kernel.shape
+    plane = np.asarray(kernel[:, :, channel, :], dtype=np.float64)
+    for cell in (2, 1):
+        tile_width = kw * cell
+        across = min((width + GAP) // (tile_width + GAP), filters)
+        if across >= 1 and math.ceil(filters / across) * (kh + 1) <= height:
+            break
+    else:
+        return None
+    scale = scale_of(plane)
+    tiles = []
+    for f in range(filters):
+        grid = dataclasses.replace(downsample(plane[:, :, f], kh, kw), scale=scale)
+        here = (cursor[0], cursor[1]) if cursor is not None and cursor[2] == f else None
+        tiles.append(heat_lines(grid, palette, here, cell=cell))
+    lines: list[Text] = []
+    for start in range(0, filters, across):
+        group = tiles[start : start + across]
+        label = Text(no_wrap=True, style="dim")
+        label.append(_labels("f", start, len(group), tile_width, filters))
+        lines.append(label)
+        for y in range(kh):
+            line = Text(no_wrap=True, overflow="crop")
+            for k, tile in enumerate(group):
+                line.append_text(tile[y])
+                if k < len(group) - 1:
+                    line.append(" " * (tile_width - tile[y].cell_len + GAP))
+            lines.append(line)
     return lines

@@ -43,9 +43,11 @@ async def test_a_conv_weight_s_chain_rule_matches_backprop(size: tuple[int, int]
         chain = pane_text(app, "chain")
         assert "✓ same" in chain and "✗" not in chain
         assert "(1152 terms)" in chain  # 32 samples × 36 output positions
+        gradients = pane_text(app, "gradients")
+        assert "one 3×3 map per filter" in gradients and "f0" in gradients and "f3" in gradients
         if size == (120, 40):
             assert "Σ_b Σ_(y,x) a_prev[b, y·1+0, x·1+2, 0]" in chain
-            assert "3×3×1×4 kernel" in pane_text(app, "gradients")
+            assert "(row = (i·3+j)·1+c)" in pane_text(app, "gradients")
             assert "4 channels" in pane_text(app, "activations")
             assert "conv2d 3×3 → 6×6×4 relu" in pane_text(app, "network")
         await pilot.press("shift+right", "shift+right", *["shift+down"] * 5)
@@ -98,3 +100,10 @@ async def test_layers_without_weights_and_batch_normalization(tmp_path: Path) ->
         await pilot.pause()
         chain = pane_text(app, "chain")
         assert "padding counts as 0" in chain and "✓ same" in chain, screen_text(app)
+
+
+def test_filter_and_channel_labels_never_run_into_each_other() -> None:
+    from backprop_tui.tui.channels import _labels
+
+    assert _labels("f", 0, 4, 6, 4) == "f0     f1     f2     f3     "
+    assert _labels("c", 0, 15, 2, 16) == "c0–c14"

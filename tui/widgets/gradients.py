@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
 
+from ..channels import filter_tiles
 from ..render import (
     Grid,
     cell_width,
@@ -126,14 +127,20 @@ class GradientsPane(Pane):
         head = f"{what} {s.kernel_name} ({kernel.shape[0]}×{kernel.shape[1]})"
         head += f" · {param.split('.')[1]}{list(index)} = {num(self.value_at(param, index))}"
         lines = [Text(fit(head, width), style="bold", no_wrap=True)]
-        note = self.layout_note()
-        if note and height > 6:
-            lines.append(Text(fit(note, width), style="dim", no_wrap=True))
-        states = self._states()
-        height -= len(lines) - 1 + len(states)
+        states = [Text(fit(line, width), style="dim", no_wrap=True) for line in self._states()]
         inputs, units = kernel.shape
         rows = inputs + (1 if bias is not None else 0)
         label_width = len(str(inputs - 1))
+        room = height - 1 - len(states)
+        fits = numbers_width((units,), label_width=label_width) <= width and rows + 3 <= room
+        if not fits:  # a conv kernel too big for numbers: a small map per filter, if they fit
+            tiles = self._filters(width, room)
+            if tiles is not None:
+                return lines + tiles + states
+        note = self.layout_note()
+        if note and height > 6:
+            lines.append(Text(fit(note, width), style="dim", no_wrap=True))
+        height -= len(lines) - 1 + len(states)
         fits = numbers_width((units,), label_width=label_width) <= width and rows + 2 <= height
         if fits:
             lines += self._numbers(kernel, bias)
@@ -144,7 +151,31 @@ class GradientsPane(Pane):
                 lines.append(Text(fit(note, width), style="dim"))
         else:
             lines += self._heat(what, kernel, bias, width, height - 1)
-        return lines + [Text(fit(line, width), style="dim", no_wrap=True) for line in states]
+        return lines + states
+
+    def _filters(self, width: int, height: int) -> list[Text] | None:
+        """A conv kernel as one kh × kw heat map per filter, of the cursor's input channel."""
+        s = self.session
+        shape = s.spec.kernel_shape
+        if len(shape) != 4:
+            return None
+        _, raw, _ = self._raw()
+        param, index = s.cursor_param()
+        on_kernel = param == s.kernel_name
+        channel = index[2] if on_kernel else 0
+        cursor = (index[0], index[1], index[3]) if on_kernel else None
+        tiles = filter_tiles(np.asarray(raw), channel, cursor, s.palette, width, height - 2)
+        if tiles is None:
+            return None
+        self.step_size = (1, 1)
+        self._cells = None
+        self._number_cells = (width, 1)  # clicks: the tiles are not the matrix's cells
+        where = f"input channel {channel} of {shape[2]}" if shape[2] > 1 else "one input channel"
+        note = f"one {shape[0]}×{shape[1]} map per filter, {where} (row = (i·{shape[1]}+j)·{shape[2]}+c)"
+        if not on_kernel:
+            note += f" · cursor on {param}{list(index)}"
+        scale = float(np.abs(np.asarray(raw)[:, :, channel, :]).max(initial=0.0))
+        return [Text(fit(note, width), style="dim"), *tiles, legend(scale, s.palette, width)]
 
     def _states(self) -> list[str]:
         """The layer's non-trainable numbers (batch normalization's moving statistics)."""
