@@ -31,6 +31,33 @@ def _labels(prefix: str, start: int, count: int, tile_width: int, total: int) ->
     return f"{prefix}{start}–{prefix}{start + count - 1}"
 
 
+def _short(value: float) -> str:
+    if value == 0:
+        return "0"
+    return f"{value:+.2f}" if abs(value) < 10 else f"{value:+.1e}"
+
+
+def _number_tiles(image: NDArray[np.float64], width: int, height: int) -> list[Text] | None:
+    """Every channel of ``image`` (H, W, C) as a small table of numbers, when all fit."""
+    h, w, channels = image.shape
+    texts = np.vectorize(_short)(image)
+    cell = max(len(t) for t in texts.reshape(-1)) + 1
+    tile_width = w * cell
+    across = min((width + 2) // (tile_width + 2), channels)
+    if across < 1 or math.ceil(channels / across) * (h + 1) > height:
+        return None
+    lines: list[Text] = []
+    for start in range(0, channels, across):
+        group = range(start, min(start + across, channels))
+        lines.append(
+            Text("".join(f"c{c}".ljust(tile_width + 2) for c in group), style="dim", no_wrap=True)
+        )
+        for y in range(h):
+            row = "  ".join("".join(texts[y, x, c].rjust(cell) for x in range(w)) for c in group)
+            lines.append(Text(row, no_wrap=True))
+    return lines
+
+
 def _fits(rows: int, cols: int, cell: int, channels: int, width: int, height: int) -> int:
     """How many tiles of rows × cols cells fit in width × height (a label line above each row)."""
     across = max((width + GAP) // (cols * cell + GAP), 0)
@@ -53,6 +80,13 @@ def channel_maps(
     image = np.asarray(images[sample], dtype=np.float64)
     h, w, channels = image.shape
     lines = [Text(fit(f"{title} · {channels} channels", width), style="bold", no_wrap=True)]
+    numbers = _number_tiles(image, width, height - 2)
+    if numbers is not None:
+        return [
+            *lines,
+            *numbers,
+            Text(fit(stats_text(image, zero_note), width), style="dim", no_wrap=True),
+        ]
     room = height - 3  # title above; legend and summary below
     rows, cols, cell = h, w, 2
     shown = _fits(rows, cols, cell, channels, width, room)

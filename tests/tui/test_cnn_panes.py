@@ -107,3 +107,19 @@ def test_filter_and_channel_labels_never_run_into_each_other() -> None:
 
     assert _labels("f", 0, 4, 6, 4) == "f0     f1     f2     f3     "
     assert _labels("c", 0, 15, 2, 16) == "c0–c14"
+
+
+async def test_zoomed_activations_show_each_channel_s_numbers() -> None:
+    dbg = Debugger(load_scenario("glyphs8_cnn"))
+    app = make_app(dbg)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        app.query_one("#activations").focus()
+        await pilot.press("z")
+        await pilot.pause()
+        text = pane_text(app, "activations")
+        record = dbg.record_of("forward", 0)
+        assert record is not None
+        first = float(record.arrays["a"][0, 0, 0, 3])
+        assert "4 channels" in text and "c3" in text and "input, sample" in text
+        assert ("0" if first == 0 else f"{first:+.2f}") in text.split("c3")[1].splitlines()[1]
