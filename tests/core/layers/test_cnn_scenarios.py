@@ -166,3 +166,24 @@ def test_the_cli_exits_2_with_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check", str(path)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output and "model.layers[0].kernel_size" in result.output
+
+
+def test_expectations_on_conv_weights_and_moving_statistics(tmp_path: Path) -> None:
+    from backprop_tui.core import Debugger
+    from backprop_tui.core.spec.expect import run_expectations
+
+    layers = (
+        "    - {name: conv, type: conv2d, filters: 2, kernel_size: 3, kernel_initializer: ones}\n"
+        "    - {name: norm, type: batch_normalization}\n"
+    )
+    tail = TAIL + (
+        "expect:\n"
+        "  - {step: 1, phase: forward, param: conv.kernel, index: [2, 1, 0, 1], value: 1.0}\n"
+        "  - {step: 1, phase: backward, grad: out.kernel, index: [0, 0], value: '!= 0'}\n"
+        "  - {step: 1, param: norm.moving_variance, index: [0], value: '!= 1'}\n"
+    )
+    results = run_expectations(Debugger(load_scenario(_write(tmp_path, layers, tail=tail))))
+    assert [r.passed for r in results] == [True, True, True]
+    bad = tail.replace("param: norm.moving_variance", "phase: backward, grad: norm.moving_variance")
+    text = str(_error(tmp_path, layers, tail=bad))
+    assert "expect[2].grad" in text and "is not trained" in text
