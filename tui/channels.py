@@ -90,8 +90,8 @@ def channel_maps(
     room = height - 3  # title above; legend and summary below
     rows, cols, cell = h, w, 2
     shown = _fits(rows, cols, cell, channels, width, room)
-    while shown < channels and (rows > 2 or cols > 2 or cell > 1):
-        if cell > 1:
+    while shown < channels and (rows > 2 or cols > 2 or (cell > 1 and not palette.glyphs)):
+        if cell > 1 and not palette.glyphs:  # a glyph (+7) needs two columns
             cell = 1
         else:
             rows, cols = max(math.ceil(rows / 2), 2), max(math.ceil(cols / 2), 2)
@@ -138,7 +138,7 @@ def filter_tiles(
     channel ``channel``, with ``cursor`` (i, j, filter) marked; None when they do not fit."""
     kh, kw, _, filters = kernel.shape
     plane = np.asarray(kernel[:, :, channel, :], dtype=np.float64)
-    for cell in (2, 1):
+    for cell in (2,) if palette.glyphs else (2, 1):  # a glyph (+7) needs two columns
         tile_width = kw * cell
         across = min((width + GAP) // (tile_width + GAP), filters)
         if across >= 1 and math.ceil(filters / across) * (kh + 1) <= height:
