@@ -366,7 +366,7 @@ class Debugger:
             return stats.grad_norm(layer)
         i = self.layer_names.index(layer)
         backward = self.loop.record_of("backward", i)
-        if backward is None:
+        if backward is None or not self._layers[i].param_names:  # pooling, flatten, dropout
             return None
         total = 0.0
         with np.errstate(over="ignore", invalid="ignore"):  # inf is shown as inf

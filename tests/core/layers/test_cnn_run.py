@@ -107,6 +107,10 @@ def test_grad_norm_of_a_conv_kernel_and_layers_without_parameters() -> None:
     expected = math.sqrt(sum(float((grads[k] ** 2).sum()) for k in ("conv.kernel", "conv.bias")))
     assert dbg.grad_norm("conv") == pytest.approx(expected, rel=1e-12)
     assert dbg.stats is not None and dbg.stats.grad_norm("pool") is None
+    dbg.step("phase")
+    while dbg.phase != "backward" or dbg.layer_index != 0:
+        dbg.step("layer")
+    assert dbg.grad_norm("pool") is None and dbg.grad_norm("conv") is not None
     assert dbg.run_until("grad_norm(conv) > 0", max_steps=2).steps == 1
 
 
