@@ -44,6 +44,12 @@ class LayerView:
     ``param_names`` are the keys of ``params`` and ``grads`` that belong to it,
     the matrix-shaped one (``kernel``) first and its bias, if any, as ``bias``.
     ``activation`` is None where the layer has no activation of its own.
+    ``output_shape`` and ``input_shape`` are one sample's (a conv2d's (H, W, C));
+    ``kernel_shape`` the kernel's own shape (a conv2d's (kh, kw, in, filters),
+    laid out as kh·kw·in rows × filters columns); ``state_names`` the layer's
+    non-trainable numbers (batch normalization's moving statistics), in
+    ``params`` but never in ``grads``; ``strides``, ``padding`` and ``epsilon``
+    what the chain rule of a conv2d or batch normalization weight needs.
     """
 
     name: str
@@ -55,6 +61,17 @@ class LayerView:
     kernel: str | None = None
     bias: str | None = None
     output_shape: tuple[int, ...] = ()
+    input_shape: tuple[int, ...] = ()
+    state_names: tuple[str, ...] = ()
+    kernel_shape: tuple[int, ...] = ()
+    strides: tuple[int, int] = (1, 1)  # conv2d and pooling
+    padding: str = "valid"
+    epsilon: float = 1e-3  # batch normalization
+
+    @property
+    def is_image(self) -> bool:
+        """True when the layer's output is (H, W, C) per sample."""
+        return len(self.output_shape) == 3
 
     @property
     def use_bias(self) -> bool:

@@ -201,8 +201,12 @@ class ActionsMixin(_Base):
         self._cursor_moved()
 
     def _cursor_moved(self) -> None:
-        param, index = self.session.cursor_param()
-        self.session.status = f"cursor on {param}{list(index)} · w: edit it"
+        spec = self.session.spec
+        if spec.kernel is None:  # pooling, flatten, dropout: no weight under the cursor
+            self.session.status = f"{spec.name} ({spec.kind}) has no weights · [ ]: another layer"
+        else:
+            param, index = self.session.cursor_param()
+            self.session.status = f"cursor on {param}{list(index)} · w: edit it"
         for name in ("gradients", "chain", "updates", "boundary", "status"):  # boundary: the unit
             self.query_one(f"#{name}", Lines).redraw()
 

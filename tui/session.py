@@ -12,9 +12,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from backprop_tui.core import Batch, LayerView, LogEntry, RunView
+from numpy.typing import NDArray
 
 from .blocks import GridCache
 from .render import Palette
@@ -91,6 +93,22 @@ class Session:
     def kernel_name(self) -> str:
         return self.spec.kernel or f"{self.spec.name}.kernel"
 
+    def as_matrix(self, kernel: NDArray[Any]) -> NDArray[Any]:
+        """The kernel as the panes lay it out: inputs × units. A conv2d kernel
+        (kh, kw, in, filters) becomes kh·kw·in rows × filters columns (row-major, so
+        row r is the weight at (r // (kw·in), r // in % kw, r % in)); batch
+        normalization's gamma one row."""
+        return np.asarray(kernel).reshape(int(self.spec.inputs), int(self.spec.units))
+
+    def kernel_index(self, row: int, col: int) -> tuple[int, ...]:
+        """The index into the kernel's own shape of the matrix cell (row, col)."""
+        shape = self.spec.kernel_shape
+        if len(shape) == 1:
+            return (col,)
+        if len(shape) > 2:
+            return (*(int(i) for i in np.unravel_index(row, shape[:-1])), col)
+        return (row, col)
+
     @property
     def bias_name(self) -> str | None:
         return self.spec.bias
@@ -100,7 +118,7 @@ class Session:
         row, col = self.cursor
         if row >= self.spec.inputs and self.bias_name is not None:
             return self.bias_name, (col,)
-        return self.kernel_name, (row, col)
+        return self.kernel_name, self.kernel_index(row, col)
 
     def cursor_rows(self) -> int:
         """Rows the cursor moves over: the kernel's inputs, and one more for the bias."""

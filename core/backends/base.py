@@ -39,6 +39,10 @@ class Backend(ABC):
         self.dL_da: list[Array] = []
         self.dL_dz: list[Array] = []
         self.grads: dict[str, Array] = {}
+        # This step's dropout masks by layer index (host arrays) and the new values of
+        # the non-trainable numbers (moving statistics) its forward pass worked out.
+        self.masks: dict[int, NDArray[Any]] = {}
+        self.state_updates: dict[str, Array] = {}
 
     # moving data -------------------------------------------------------------
     @abstractmethod
@@ -56,16 +60,35 @@ class Backend(ABC):
         return {k: self.to_host(v) for k, v in self.params.items()}
 
     # one step ----------------------------------------------------------------
-    def begin(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> None:
-        """The input phase: take a batch and forget the previous step's intermediates."""
+    def begin(
+        self,
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
+        masks: dict[int, NDArray[Any]] | None = None,
+    ) -> None:
+        """The input phase: take a batch and forget the previous step's intermediates.
+
+        ``x`` (batch, inputs) is reshaped to the model's input shape; ``masks``
+        are the step's dropout masks by layer index (none: no dropout).
+        """
         n = len(self.z_slots())
-        self.x = self.from_host(x)
+        self.x = self.from_host(self.shaped(x))
         self.y = self.from_host(y)
         self.z = [None] * n
         self.a = [None] * n
         self.dL_da = [None] * n
         self.dL_dz = [None] * n
         self.grads = {}
+        self.masks = dict(masks) if masks else {}
+        self.state_updates = {}
+
+    input_shape: tuple[int, ...] = ()
+
+    def shaped(self, x: NDArray[Any]) -> NDArray[Any]:
+        """Flat samples (n, inputs) in the model's input shape (n, H, W, C)."""
+        if len(self.input_shape) <= 1:
+            return x
+        return x.reshape(len(x), *self.input_shape)
 
     @abstractmethod
     def z_slots(self) -> list[str]:

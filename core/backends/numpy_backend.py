@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..layers import make_layer
 from ..maths import losses
 from ..maths.activations import get_activation
 from ..spec.scenario import Scenario
@@ -25,11 +26,13 @@ class NumpyBackend(Backend):
         self.dtype = dtype
         self._np_dtype = np.dtype(dtype)
         self.scenario = scenario
+        self.input_shape = scenario.sample_shape
         self.layers = scenario.layers
+        self.pieces = [make_layer(layer) for layer in self.layers]
         self.activations = [get_activation(layer.activation) for layer in self.layers]
         self.fused = losses.FUSED.get(scenario.loss) == self.layers[-1].activation
         self.set_params({k: self.from_host(v) for k, v in params.items()})
-        self._forward_kernels: list[NDArray[Any]] = [np.empty(0)] * len(self.layers)
+        self._caches: list[Any] = [None] * len(self.layers)
 
     def to_host(self, array: Any) -> NDArray[Any]:
         return np.asarray(array)
@@ -42,18 +45,15 @@ class NumpyBackend(Backend):
     def z_slots(self) -> list[str]:
         return [layer.name for layer in self.layers]
 
-    def _affine(self, i: int, a_prev: NDArray[Any]) -> NDArray[Any]:
-        layer = self.layers[i]
-        z: NDArray[Any] = a_prev @ self.params[f"{layer.name}.kernel"]
-        if layer.use_bias:
-            z += self.params[f"{layer.name}.bias"]
-        return z
-
     def forward_layer(self, i: int) -> None:
-        self._forward_kernels[i] = self.params[f"{self.layers[i].name}.kernel"]
-        z = self._affine(i, self.a_prev(i))
-        self.z[i] = z
-        self.a[i] = self.activations[i].forward(z)
+        mask = self.masks.get(i)
+        step = self.pieces[i].forward(
+            self.params, self.a_prev(i), True, None if mask is None else self.from_host(mask)
+        )
+        self._caches[i] = step.cache
+        self.state_updates.update(step.state)
+        self.z[i] = step.z
+        self.a[i] = self.activations[i].forward(step.z)
 
     def compute_loss(self) -> float:
         result = losses.compute(self.scenario.loss, self.y, self.a[-1], self.z[-1], self.fused)
@@ -63,22 +63,20 @@ class NumpyBackend(Backend):
         return result.value
 
     def backward_layer(self, i: int) -> None:
-        layer = self.layers[i]
         if self.dL_dz[i] is None:
             self.dL_dz[i] = self.activations[i].backward(self.z[i], self.a[i], self.dL_da[i])
-        dL_dz = self.dL_dz[i]
-        # dL/dW = a_prevᵀ · dL/dz sums the batch; dL/db sums dL/dz over the batch.
-        self.grads[f"{layer.name}.kernel"] = self.a_prev(i).T @ dL_dz
-        if layer.use_bias:
-            self.grads[f"{layer.name}.bias"] = dL_dz.sum(axis=0)
+        grads, dL_da_prev = self.pieces[i].backward(self._caches[i], self.dL_dz[i], i > 0)
+        self.grads.update(grads)
         if i > 0:
-            # The kernel the forward pass ran with: a weight edited mid-step
-            # changes the next step, not this step's chain rule.
-            self.dL_da[i - 1] = dL_dz @ self._forward_kernels[i].T
+            self.dL_da[i - 1] = dL_da_prev
+
+    def kinks(self, i: int) -> NDArray[Any] | None:
+        """Layer ``i``'s pattern of non-differentiable choices in this step (see Layer.kinks)."""
+        return self.pieces[i].kinks(self._caches[i])
 
     def predict(self, x: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[Any]]:
-        a = z = self.from_host(x)
-        for i in range(len(self.layers)):
-            z = self._affine(i, a)
+        a = z = self.from_host(self.shaped(x))
+        for i, piece in enumerate(self.pieces):
+            z = piece.forward(self.params, a, training=False).z
             a = self.activations[i].forward(z)
         return z, a

@@ -14,6 +14,7 @@ the graph and stays on the device until ``to_host`` is called.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any, cast
@@ -25,7 +26,8 @@ from ..errors import BackendUnavailable
 from ..maths import losses
 from ..maths.activations import ALIASES, LEAKY_SLOPE
 from ..maths.optimizers import ArrayModule
-from ..spec.scenario import Scenario
+from ..maths.windows import padding_of
+from ..spec.scenario import LayerSpec, Scenario
 from .base import Backend
 
 _IMPORT_ERROR: ImportError | OSError | None
@@ -193,6 +195,7 @@ class TorchBackend(Backend):
         self._torch_device = torch.device(self.device)
         self._torch_dtype = torch.float64 if dtype == "float64" else torch.float32
         self.scenario = scenario
+        self.input_shape = scenario.sample_shape
         self.layers = scenario.layers
         self._activations: list[Callable[[torch.Tensor], torch.Tensor]] = []
         for layer in self.layers:
@@ -227,8 +230,13 @@ class TorchBackend(Backend):
         self._a_graph: list[torch.Tensor | None] = [None] * n
         self._backprop: dict[str, torch.Tensor] | None = None
 
-    def begin(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> None:
-        super().begin(x, y)
+    def begin(
+        self,
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
+        masks: dict[int, NDArray[Any]] | None = None,
+    ) -> None:
+        super().begin(x, y, masks)
         self._reset_step()
 
     def z_slots(self) -> list[str]:
@@ -244,15 +252,111 @@ class TorchBackend(Backend):
         layer = self.layers[i]
         a_prev = self.x if i == 0 else self._a_graph[i - 1]
         assert a_prev is not None, "layers run in order, from begin()"
-        kernel = self._leaf(f"{layer.name}.kernel")
-        if layer.use_bias:
-            z = torch.addmm(self._leaf(f"{layer.name}.bias"), a_prev, kernel)
-        else:
-            z = a_prev @ kernel
+        params: dict[str, torch.Tensor] = {name: self._leaf(name) for name in layer.param_names}
+        for name in layer.state_names:
+            params[name] = self.params[name]
+        z = self._layer_forward(i, params, a_prev, training=True)
         a = self._activations[i](z)
         self._z_graph[i], self._a_graph[i] = z, a
         self.z[i] = z.detach()
         self.a[i] = self.z[i] if a is z else a.detach()
+
+    def _layer_forward(
+        self, i: int, params: dict[str, torch.Tensor], a_prev: torch.Tensor, training: bool
+    ) -> torch.Tensor:
+        """Layer ``i``'s ``z`` from ``a_prev`` with torch's own ops; channels last in and out."""
+        layer = self.layers[i]
+        kind, n = layer.type, layer.name
+        if kind == "dense":
+            kernel = params[f"{n}.kernel"]
+            if layer.use_bias:
+                return torch.addmm(params[f"{n}.bias"], a_prev, kernel)
+            return a_prev @ kernel
+        if kind == "flatten":
+            return a_prev.reshape(len(a_prev), -1)
+        if kind == "dropout":
+            mask = self.masks.get(i) if training else None
+            if mask is None:
+                return a_prev.view_as(a_prev)
+            return a_prev * self.from_host(mask)
+        if kind == "batch_normalization":
+            return self._batch_norm(layer, params, a_prev, training)
+        # conv2d and pooling: NHWC → NCHW, TensorFlow's (possibly one-sided) padding
+        # made explicit, torch's op, back to NHWC.
+        (top, bottom), (left, right) = padding_of(
+            layer.input_shape, layer.kernel_size, layer.strides, layer.padding
+        )
+        x = a_prev.permute(0, 3, 1, 2)
+        pads = (left, right, top, bottom)
+        if kind == "conv2d":
+            weight = params[f"{n}.kernel"].permute(3, 2, 0, 1)  # (filters, in, kh, kw)
+            bias = params[f"{n}.bias"] if layer.use_bias else None
+            out = F.conv2d(F.pad(x, pads), weight, bias, stride=layer.strides)
+        elif kind == "max_pooling2d":
+            padded = F.pad(x, pads, value=-math.inf) if any(pads) else x
+            out = F.max_pool2d(padded, layer.kernel_size, layer.strides)
+        else:  # average_pooling2d: the padding is left out of each window's count, as Keras
+            out = F.avg_pool2d(F.pad(x, pads), layer.kernel_size, layer.strides)
+            if any(pads):
+                ones = torch.ones((1, 1, *layer.input_shape[:2]), dtype=x.dtype, device=x.device)
+                share = F.avg_pool2d(F.pad(ones, pads), layer.kernel_size, layer.strides)
+                out = out / share
+        return out.permute(0, 2, 3, 1)
+
+    def _batch_norm(
+        self,
+        layer: LayerSpec,
+        params: dict[str, torch.Tensor],
+        a_prev: torch.Tensor,
+        training: bool,
+    ) -> torch.Tensor:
+        n = layer.name
+        channels_first = a_prev.permute(0, 3, 1, 2) if a_prev.dim() == 4 else a_prev
+        moving_mean = params[f"{n}.moving_mean"]
+        moving_var = params[f"{n}.moving_variance"]
+        gamma, beta = params[f"{n}.gamma"], params[f"{n}.beta"]
+        if not training:
+            out = F.batch_norm(
+                channels_first, moving_mean, moving_var, gamma, beta, False, 0.0, layer.epsilon
+            )
+        else:
+            # torch's momentum weighs the batch, Keras' the moving value: 0.99 in
+            # Keras is 0.01 in torch. torch's running variance is the unbiased one
+            # while Keras averages the batch's own (biased) variance, so that one
+            # is worked out here; only the running mean is torch's.
+            running_mean = moving_mean.clone()
+            running_var = moving_var.clone()
+            axes = tuple(d for d in range(a_prev.dim() - 1))
+            if a_prev.numel() == a_prev.shape[-1]:
+                # One value per channel (a batch of one after flatten): torch refuses,
+                # Keras normalizes to β. The same formula, written out.
+                batch_mean = a_prev.mean(dim=axes)
+                centred = a_prev - batch_mean
+                variance = (centred * centred).mean(dim=axes)
+                m = layer.momentum
+                self.state_updates[f"{n}.moving_mean"] = moving_mean * m + batch_mean.detach() * (
+                    1.0 - m
+                )
+                self.state_updates[f"{n}.moving_variance"] = moving_var * m + variance.detach() * (
+                    1.0 - m
+                )
+                return centred / torch.sqrt(variance + layer.epsilon) * gamma + beta
+            out = F.batch_norm(
+                channels_first,
+                running_mean,
+                running_var,
+                gamma,
+                beta,
+                True,
+                1.0 - layer.momentum,
+                layer.epsilon,
+            )
+            with torch.no_grad():
+                batch_var = torch.var_mean(a_prev, dim=axes, unbiased=False)[0]
+                m = layer.momentum
+                self.state_updates[f"{n}.moving_mean"] = running_mean
+                self.state_updates[f"{n}.moving_variance"] = moving_var * m + batch_var * (1.0 - m)
+        return out.permute(0, 2, 3, 1) if a_prev.dim() == 4 else out
 
     def compute_loss(self) -> float:
         """The loss of this step's batch; runs autograd for the whole step (see the module)."""
@@ -298,10 +402,8 @@ class TorchBackend(Backend):
 
     def predict(self, x: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[Any]]:
         with torch.no_grad():
-            a = z = self.from_host(x)
-            for i, layer in enumerate(self.layers):
-                z = a @ self.params[f"{layer.name}.kernel"]
-                if layer.use_bias:
-                    z = z + self.params[f"{layer.name}.bias"]
+            a = z = self.from_host(self.shaped(x))
+            for i in range(len(self.layers)):
+                z = self._layer_forward(i, self.params, a, training=False)
                 a = self._activations[i](z)
         return self.to_host(z), self.to_host(a)

@@ -47,9 +47,15 @@ def _truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], std: flo
 def initialize(
     name: str, shape: tuple[int, ...], rng: np.random.Generator, options: dict[str, float]
 ) -> NDArray[np.float64]:
-    """Draw an array of ``shape`` (inputs, units) or (units,) in float64."""
-    fan_in = shape[0]
-    fan_out = shape[1] if len(shape) == 2 else shape[0]
+    """Draw an array of ``shape`` (inputs, units), (units,) or a conv kernel
+    (kh, kw, in, filters) in float64, with Keras' fans: a conv kernel's are
+    kh·kw·in and kh·kw·filters."""
+    if len(shape) > 2:
+        receptive = math.prod(shape[:-2])
+        fan_in, fan_out = receptive * shape[-2], receptive * shape[-1]
+    else:
+        fan_in = shape[0]
+        fan_out = shape[1] if len(shape) == 2 else shape[0]
     if name == "zeros":
         return np.zeros(shape)
     if name == "ones":

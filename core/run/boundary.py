@@ -35,7 +35,13 @@ Predict = Callable[[NDArray[np.float64]], tuple[NDArray[Any], NDArray[Any]]]
 def needs_two_inputs(scenario: Scenario) -> str | None:
     """The sentence that says why a network has no input plane to draw, or None."""
     if scenario.inputs == 2:
-        return None
+        other = next((layer for layer in scenario.layers if layer.type != "dense"), None)
+        if other is None:
+            return None
+        return (
+            f"The input plane is drawn for Dense networks; {scenario.name}'s layer "
+            f"{other.name} is {other.type}, so there is no decision boundary to draw here."
+        )
     return (
         f"The input plane needs a network with two inputs; {scenario.name} has "
         f"{scenario.inputs:,}, so there is no decision boundary to draw."

@@ -53,11 +53,26 @@ BACK_TO = "its weights, before the next step"
 
 
 def initial_params(scenario: Scenario) -> dict[str, NDArray[np.float64]]:
-    """The starting weights in float64, drawn once with NumPy from the scenario's seed."""
+    """The starting weights in float64, drawn once with NumPy from the scenario's seed.
+
+    Layer by layer, kernel then bias (Dense and conv2d); batch normalization's
+    gamma, beta, moving mean and variance start at Keras' ones, zeros, zeros, ones
+    unless given. Non-trainable numbers are among them: they travel in time with
+    the weights.
+    """
     rng = np.random.default_rng([scenario.seed, 0])
     params: dict[str, NDArray[np.float64]] = {}
     for layer in scenario.layers:
-        shape = (layer.inputs, layer.units)
+        if layer.type == "batch_normalization":
+            n, width = layer.name, (layer.units,)
+            params[f"{n}.gamma"] = layer.gamma if layer.gamma is not None else np.ones(width)
+            params[f"{n}.beta"] = layer.beta if layer.beta is not None else np.zeros(width)
+            params[f"{n}.moving_mean"] = np.zeros(width)
+            params[f"{n}.moving_variance"] = np.ones(width)
+            continue
+        if not layer.has_kernel:
+            continue
+        shape = layer.param_shapes[f"{layer.name}.kernel"]
         kernel_init = layer.kernel_initializer
         drawn = initializers.initialize(kernel_init.name, shape, rng, kernel_init.options)
         params[f"{layer.name}.kernel"] = layer.kernel if layer.kernel is not None else drawn
@@ -71,17 +86,36 @@ def initial_params(scenario: Scenario) -> dict[str, NDArray[np.float64]]:
 
 
 def layer_view(layer: LayerSpec) -> LayerView:
-    """A scenario layer as the panes see it."""
+    """A scenario layer as the panes see it.
+
+    A conv2d kernel (kh, kw, in, filters) is laid out as kh·kw·in rows × filters
+    columns; batch normalization shows gamma as its one-row "kernel" and beta as
+    its "bias"; layers without parameters have neither.
+    """
+    if layer.type == "batch_normalization":
+        kernel: str | None = f"{layer.name}.gamma"
+        bias: str | None = f"{layer.name}.beta"
+        inputs = 1
+    else:
+        kernel = f"{layer.name}.kernel" if layer.has_kernel else None
+        bias = f"{layer.name}.bias" if layer.has_kernel and layer.use_bias else None
+        inputs = layer.inputs
     return LayerView(
         name=layer.name,
         kind=layer.type,
-        inputs=layer.inputs,
+        inputs=inputs,
         units=layer.units,
-        activation=layer.activation,
+        activation=layer.activation if layer.has_kernel else None,
         param_names=layer.param_names,
-        kernel=f"{layer.name}.kernel",
-        bias=f"{layer.name}.bias" if layer.use_bias else None,
-        output_shape=(layer.units,),
+        kernel=kernel,
+        bias=bias,
+        output_shape=layer.output_shape,
+        input_shape=layer.input_shape,
+        state_names=layer.state_names,
+        kernel_shape=layer.param_shapes[kernel] if kernel is not None else (),
+        strides=layer.strides,
+        padding=layer.padding,
+        epsilon=layer.epsilon,
     )
 
 
@@ -158,7 +192,7 @@ class Debugger:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return (self.scenario.inputs,)
+        return self.scenario.sample_shape
 
     @property
     def layers(self) -> Sequence[LayerView]:
@@ -332,7 +366,7 @@ class Debugger:
             return stats.grad_norm(layer)
         i = self.layer_names.index(layer)
         backward = self.loop.record_of("backward", i)
-        if backward is None:
+        if backward is None or not self._layers[i].param_names:  # pooling, flatten, dropout
             return None
         total = 0.0
         with np.errstate(over="ignore", invalid="ignore"):  # inf is shown as inf

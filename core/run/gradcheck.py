@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from ..backends import Backend, make_backend
 from ..backends.numpy_backend import NumpyBackend
+from ..layers import draw_masks
 from ..maths import losses
 from .loop import epoch_order
 
@@ -155,19 +156,28 @@ def current_batch(dbg: Debugger) -> NDArray[np.int64]:
 class _Probe:
     """A float64 NumPy backend on one batch: the loss, its kink pattern and the gradients."""
 
-    def __init__(self, scenario: Scenario, params: dict[str, F64], x: F64, y: F64) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        params: dict[str, F64],
+        x: F64,
+        y: F64,
+        masks: dict[int, NDArray[Any]] | None = None,
+    ) -> None:
         self.scenario = scenario
         self.params = params
         self.backend = NumpyBackend(scenario, params, "float64")
         self.x, self.y = x, y
+        self.masks = masks or {}  # dropout's, held fixed: the loss must be one function
         n = len(scenario.layers)
         self.watched = [i for i in range(n) if scenario.layers[i].activation in KINKED_ACTIVATIONS]
+        self.pooled = [i for i in range(n) if scenario.layers[i].type == "max_pooling2d"]
         self.mae = losses.canonical(scenario.loss) == "mean_absolute_error"
 
     def _forward(self, params: dict[str, F64]) -> float:
         b = self.backend
         b.set_params(params)
-        b.begin(self.x, self.y)
+        b.begin(self.x, self.y, self.masks)
         for i in range(len(self.scenario.layers)):
             b.forward_layer(i)
         return b.compute_loss()
@@ -175,6 +185,8 @@ class _Probe:
     def _kinks(self) -> list[NDArray[np.bool_]]:
         b = self.backend
         signs = [np.asarray(b.z[i]) > 0 for i in self.watched]
+        # Max pooling's winner changing inside a window is a kink too.
+        signs.extend(np.asarray(b.kinks(i)) for i in self.pooled)
         if self.mae:
             signs.append(np.asarray(b.a[-1]) > self.y)
         return signs
@@ -215,9 +227,10 @@ def gradient_check(
     indices = current_batch(dbg)
     data = scenario.data
     x, y = data.x_train[indices], data.y_train[indices]
-    probe = _Probe(scenario, params, x, y)
+    masks = draw_masks(scenario, dbg.step_index, len(indices))  # this step's, held fixed
+    probe = _Probe(scenario, params, x, y, masks)
     loss = probe.loss()
-    grads = backprop(twin_of(dbg.backend, scenario, params), x, y)
+    grads = backprop(twin_of(dbg.backend, scenario, params), x, y, masks)
     floor = FLOOR * max(1.0, abs(loss))
     rng = np.random.default_rng([seed, 3])
     chosen = [
@@ -248,9 +261,12 @@ def twin_of(backend: Backend, scenario: Scenario, params: dict[str, F64]) -> Bac
     return make_backend(backend.name, scenario, params, "float64", backend.device)
 
 
-def backprop(backend: Backend, x: F64, y: F64) -> dict[str, F64]:
-    """The gradients ``backend`` computes for the batch (x, y), as float64 host arrays."""
-    backend.begin(x, y)
+def backprop(
+    backend: Backend, x: F64, y: F64, masks: dict[int, NDArray[Any]] | None = None
+) -> dict[str, F64]:
+    """The gradients ``backend`` computes for the batch (x, y) with dropout's ``masks``,
+    as float64 host arrays."""
+    backend.begin(x, y, masks)
     layers = len(backend.z_slots())
     for i in range(layers):
         backend.forward_layer(i)

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..backends import Backend
+from ..layers import draw_masks
 from ..maths import losses, metrics, optimizers
 from ..records import EpochStats, HostArrays, PhaseRecord, StepStats
 from ..spec.scenario import Scenario
@@ -44,7 +45,8 @@ class TrainingLoop:
         self.scenario = scenario
         self.backend = backend
         self.layer_count = len(scenario.layers)
-        self.opt_state = optimizers.init(scenario.optimizer, backend.params, backend.xp)
+        trainable = {name: backend.params[name] for name in scenario.param_names}
+        self.opt_state = optimizers.init(scenario.optimizer, trainable, backend.xp)
         self.phase = "update"
         self.layer_index: int | None = None  # last layer done inside forward/backward
         self.step_index = 0
@@ -125,7 +127,10 @@ class TrainingLoop:
         start = self.batch_in_epoch * size
         self.batch_indices = self.order[start : start + size]
         data = self.scenario.data
-        self.backend.begin(data.x_train[self.batch_indices], data.y_train[self.batch_indices])
+        masks = draw_masks(self.scenario, self.step_index, len(self.batch_indices))
+        self.backend.begin(
+            data.x_train[self.batch_indices], data.y_train[self.batch_indices], masks
+        )
         self.records = []
         self.drop_pending()
         self.phase, self.layer_index = "input", None
@@ -138,11 +143,14 @@ class TrainingLoop:
         b = self.backend
         b.forward_layer(i)
         self.phase, self.layer_index = "forward", i
+        arrays = {"a_prev": b.a_prev(i), "z": b.z[i], "a": b.a[i]}
+        if i in b.masks:
+            arrays["mask"] = b.masks[i]
         return self._record(
             "forward",
             layer_index=i,
             layer_name=self.scenario.layers[i].name,
-            arrays={"a_prev": b.a_prev(i), "z": b.z[i], "a": b.a[i]},
+            arrays=arrays,
             complete=i == self.layer_count - 1,
         )
 
@@ -209,7 +217,11 @@ class TrainingLoop:
         updates, state = self._pending, self._pending_state
         assert updates is not None and state is not None
         old = self.backend.params
-        new = optimizers.apply(old, updates)
+        if len(updates) == len(old):
+            new = optimizers.apply(old, updates)
+        else:  # non-trainable numbers take the values the forward pass worked out
+            trainable = {name: old[name] for name in updates}
+            new = {**old, **optimizers.apply(trainable, updates), **self.backend.state_updates}
         self.backend.set_params(new)
         self.opt_state = state
         arrays = dict(self._pending_arrays)

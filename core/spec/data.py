@@ -360,6 +360,7 @@ def load_dataset(
     inputs: int,
     units: int,
     loss: str,
+    inputs_key: str = "model.inputs",
 ) -> Dataset:
     """Read the ``data:`` block and fit its arrays to the model's input and output widths."""
     r = Reader(doc)
@@ -402,10 +403,14 @@ def load_dataset(
     if n == 0:
         raise _fail(doc, x_path, "the data set is empty; give at least one sample")
     if x.shape[1] != inputs:
+        if inputs_key == "model.inputs":
+            said = f"model.inputs is {inputs}"
+        else:
+            said = f"model.input_shape holds {inputs} numbers a sample"
         raise _fail(
             doc,
-            "model.inputs",
-            f"the data has {x.shape[1]} input features but model.inputs is {inputs}; make them match",
+            inputs_key,
+            f"the data has {x.shape[1]} input features but {said}; make them match",
         )
     if y.shape[0] != n:
         raise _fail(

@@ -80,10 +80,11 @@ class _Parser:
     ) -> None:
         self.r = Reader(doc)
         self.shapes: dict[str, tuple[int, ...]] = {}
+        self.states: set[str] = set()  # moving statistics: values to check, never gradients
         for layer in layers:
-            self.shapes[f"{layer.name}.kernel"] = (layer.inputs, layer.units)
-            if layer.use_bias:
-                self.shapes[f"{layer.name}.bias"] = (layer.units,)
+            self.shapes.update(layer.param_shapes)
+            self.shapes.update(layer.state_shapes)
+            self.states.update(layer.state_names)
         self.metrics = tuple(metrics)
         self.has_validation = has_validation
         scalars = ["loss", *self.metrics]
@@ -215,6 +216,11 @@ class _Parser:
             )
             hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(names)}"
             raise self.fail(f"{path}.{kind}", f"no parameter named {shown(name)}; {hint}")
+        if kind == "grad" and name in self.states:
+            raise self.fail(
+                f"{path}.grad",
+                f"{name} is not trained, so it has no gradient; check its value with param:",
+            )
         if kind == "grad" and _PHASE_RANK[phase] < _PHASE_RANK["backward"]:
             raise self.fail(
                 f"{path}.phase",

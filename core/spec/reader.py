@@ -133,7 +133,9 @@ class Reader:
             raise self.fail(path, f"unknown name {shown(value)}; {hint}")
         return value
 
-    def matrix(self, value: object, path: str, shape: tuple[int, ...]) -> NDArray[np.float64]:
+    def matrix(
+        self, value: object, path: str, shape: tuple[int, ...], what: str | None = None
+    ) -> NDArray[np.float64]:
         try:
             array = np.array(value, dtype=np.float64)
         except (TypeError, ValueError, OverflowError):
@@ -143,8 +145,9 @@ class Reader:
         if array.shape != shape:
             want = " × ".join(str(s) for s in shape)
             got = " × ".join(str(s) for s in array.shape) or "a single number"
-            what = " (inputs × units)" if len(shape) == 2 else " (one per unit)"
-            raise self.fail(path, f"expected shape {want}{what}, got {got}")
+            if what is None:
+                what = "inputs × units" if len(shape) == 2 else "one per unit"
+            raise self.fail(path, f"expected shape {want} ({what}), got {got}")
         if not np.isfinite(array).all():
             raise self.fail(path, "every number must be finite (no .nan or .inf)")
         return array

@@ -7,11 +7,11 @@ and column, the key path and what would be accepted.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ..errors import ExpressionError, ScenarioError
-from ..maths import activations, initializers, losses
+from ..maths import losses
 from ..safetext import quote, visible
+from . import model as model_spec
 from .data import load_dataset
 from .expect import parse_expectations
 from .expressions import Vocabulary
@@ -57,17 +57,6 @@ TOP_KEYS = (
     "expect",
     "diagnostics",
 )
-LAYER_KEYS = (
-    "name",
-    "type",
-    "units",
-    "activation",
-    "use_bias",
-    "kernel_initializer",
-    "bias_initializer",
-    "kernel",
-    "bias",
-)
 OPTIMIZERS: dict[str, dict[str, float | bool]] = {
     # Keras' defaults
     "sgd": {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False},
@@ -81,9 +70,6 @@ OPTIMIZERS: dict[str, dict[str, float | bool]] = {
     },
 }
 METRICS = ("accuracy",)
-# Beyond this a typo (units: 100000000) would end in an out-of-memory traceback
-# when the weights are drawn; 10⁸ float64 numbers are 800 MB before Adam's slots.
-MAX_PARAMS = 100_000_000
 DIAGNOSTIC_KEYS = (
     "exploding_grad_norm",
     "vanishing_grad_norm",
@@ -97,92 +83,6 @@ DIAGNOSTIC_KEYS = (
     "vanishing_grad_ratio",
     "report_every",
 )
-
-
-def _initializer(r: Reader, value: object, path: str, default: str) -> InitSpec:
-    if value is None:
-        return InitSpec(default)
-    if isinstance(value, str):
-        return InitSpec(r.choice(value, path, initializers.NAMES))
-    spec = r.mapping(
-        value, path, ("name", "mean", "stddev", "minval", "maxval", "value"), ("name",)
-    )
-    name = r.choice(spec["name"], f"{path}.name", initializers.NAMES)
-    options: dict[str, float] = {}
-    for key, raw in spec.items():
-        if key == "name":
-            continue
-        if key not in initializers.OPTIONS.get(name, set()):
-            raise r.fail(f"{path}.{key}", f"the initializer {name} takes no option '{key}'")
-        options[key] = r.number(raw, f"{path}.{key}")
-    return InitSpec(name, options)
-
-
-def _layers(r: Reader, model: dict[str, Any]) -> tuple[int, tuple[LayerSpec, ...]]:
-    inputs = r.integer(model["inputs"], "model.inputs", minimum=1)
-    raw_layers = model["layers"]
-    if not isinstance(raw_layers, list) or not raw_layers:
-        raise r.fail("model.layers", "expected a list of at least one layer")
-    layers: list[LayerSpec] = []
-    width = inputs
-    seen: set[str] = set()
-    for i, raw in enumerate(raw_layers):
-        path = f"model.layers[{i}]"
-        spec = r.mapping(raw, path, LAYER_KEYS, ("units",))
-        kind = r.choice(spec.get("type", "dense"), f"{path}.type", ("dense",))
-        units = r.integer(spec["units"], f"{path}.units", minimum=1)
-        name = r.text(spec.get("name", f"dense_{i + 1}"), f"{path}.name")
-        if not name.isidentifier():
-            raise r.fail(
-                f"{path}.name",
-                f"{quote(name)} is not usable as a layer name; use letters, digits and _",
-            )
-        if name in seen:
-            raise r.fail(
-                f"{path}.name", f"the layer name '{name}' is used twice; names must differ"
-            )
-        seen.add(name)
-        act = spec.get("activation", "linear")
-        act = activations.ALIASES.get(act, act) if isinstance(act, str) else act
-        activation = r.choice(act, f"{path}.activation", tuple(activations.ACTIVATIONS))
-        use_bias = r.boolean(spec.get("use_bias", True), f"{path}.use_bias")
-        kernel = (
-            r.matrix(spec["kernel"], f"{path}.kernel", (width, units)) if "kernel" in spec else None
-        )
-        bias = None
-        if "bias" in spec:
-            if not use_bias:
-                raise r.fail(f"{path}.bias", "the layer has use_bias: false; remove bias:")
-            bias = r.matrix(spec["bias"], f"{path}.bias", (units,))
-        layers.append(
-            LayerSpec(
-                name=name,
-                type=kind,
-                inputs=width,
-                units=units,
-                activation=activation,
-                use_bias=use_bias,
-                kernel_initializer=_initializer(
-                    r,
-                    spec.get("kernel_initializer"),
-                    f"{path}.kernel_initializer",
-                    "glorot_uniform",
-                ),
-                bias_initializer=_initializer(
-                    r, spec.get("bias_initializer"), f"{path}.bias_initializer", "zeros"
-                ),
-                kernel=kernel,
-                bias=bias,
-            )
-        )
-        if sum(layer.param_count for layer in layers) > MAX_PARAMS:
-            raise r.fail(
-                f"{path}.units",
-                f"the network would have more than {MAX_PARAMS:,} parameters by this layer; "
-                "use fewer units",
-            )
-        width = units
-    return inputs, tuple(layers)
 
 
 def _optimizer(r: Reader, value: object) -> OptimizerSpec:
@@ -285,8 +185,9 @@ def parse_scenario(doc: Located, base_dir: Path, seed: int | None = None) -> Sce
     description = r.text(top.get("description", ""), "description", collapse=True)
     file_seed = r.integer(top.get("seed", 0), "seed", minimum=0)
     seed = file_seed if seed is None else seed
-    model = r.mapping(top["model"], "model", ("inputs", "layers"), ("inputs", "layers"))
-    inputs, layers = _layers(r, model)
+    model = r.mapping(top["model"], "model", ("inputs", "input_shape", "layers"), ("layers",))
+    inputs, sample_shape = model_spec.input_shape(r, model)
+    layers = model_spec.layers(r, model, sample_shape)
     loss = losses.canonical(r.text(top["loss"], "loss"))
     r.choice(loss, "loss", losses.NAMES)
     _check_pairing(r, loss, layers)
@@ -302,7 +203,16 @@ def parse_scenario(doc: Located, base_dir: Path, seed: int | None = None) -> Sce
         batch_size=r.integer(training_raw.get("batch_size", 32), "training.batch_size", minimum=1),
         shuffle=r.boolean(training_raw.get("shuffle", True), "training.shuffle"),
     )
-    data = load_dataset(r.doc, top["data"], base_dir, seed, inputs, layers[-1].units, loss)
+    data = load_dataset(
+        r.doc,
+        top["data"],
+        base_dir,
+        seed,
+        inputs,
+        layers[-1].units,
+        loss,
+        inputs_key="model.inputs" if "inputs" in model else "model.input_shape",
+    )
     return Scenario(
         name=name,
         description=description,
@@ -326,6 +236,7 @@ def parse_scenario(doc: Located, base_dir: Path, seed: int | None = None) -> Sce
             doc, top.get("expect"), layers, metrics, data.has_validation
         ),
         diagnostics=_diagnostics(r, top.get("diagnostics")),
+        input_shape=sample_shape if len(sample_shape) > 1 else (),
     )
 
 

@@ -11,14 +11,18 @@ def summary_lines(scenario: Scenario) -> list[str]:
     if scenario.description:
         lines.append(f"          {scenario.description}")
     lines.append("")
-    lines.append(f"{'layer':<14}{'type':<8}{'output':<12}{'activation':<12}{'params':>10}")
-    lines.append(f"{'input':<14}{'':<8}{f'(None, {scenario.inputs})':<12}{'':<12}{0:>10,}")
+    # Dense-only networks keep the narrow table; other kinds get room for their names.
+    tw = max(8, *(len(layer.type) + 2 for layer in scenario.layers))
+    ow = max(12, *(len(_shape(layer.output_shape)) + 2 for layer in scenario.layers))
+    lines.append(f"{'layer':<14}{'type':<{tw}}{'output':<{ow}}{'activation':<12}{'params':>10}")
+    lines.append(f"{'input':<14}{'':<{tw}}{_shape(scenario.sample_shape):<{ow}}{'':<12}{0:>10,}")
     for layer in scenario.layers:
-        shape = f"(None, {layer.units})"
+        activation = layer.activation if layer.has_kernel else ""
         lines.append(
-            f"{layer.name:<14}{layer.type:<8}{shape:<12}{layer.activation:<12}{layer.param_count:>10,}"
+            f"{layer.name:<14}{layer.type:<{tw}}{_shape(layer.output_shape):<{ow}}"
+            f"{activation:<12}{layer.param_count:>10,}"
         )
-    lines.append(f"{'total':<46}{scenario.param_count:>10,}")
+    lines.append(f"{'total':<{14 + tw + ow + 12}}{scenario.param_count:>10,}")
     lines.append("")
     data = scenario.data
     lines.append(
@@ -38,3 +42,7 @@ def summary_lines(scenario: Scenario) -> list[str]:
         f"shuffle {'on' if t.shuffle else 'off'}, seed {scenario.seed}"
     )
     return lines
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(None, " + ", ".join(str(n) for n in shape) + ")"

@@ -18,6 +18,8 @@ from ..records import PHASES
 
 __all__ = [
     "DEFAULT_TOL",
+    "KERNEL_KINDS",
+    "LAYER_KINDS",
     "PHASE_RANK",
     "Condition",
     "Dataset",
@@ -41,9 +43,29 @@ class InitSpec:
     options: dict[str, float] = field(default_factory=dict)
 
 
+# Layer kinds and what they hold. Kinds with a kernel compute ``z = a_prev ⊛ kernel + bias``.
+LAYER_KINDS = (
+    "dense",
+    "conv2d",
+    "max_pooling2d",
+    "average_pooling2d",
+    "flatten",
+    "dropout",
+    "batch_normalization",
+)
+KERNEL_KINDS = frozenset({"dense", "conv2d"})
+
+
 @dataclass(frozen=True, eq=False)
 class LayerSpec:
-    """One dense layer: ``z = a_prev @ kernel + bias``, ``a = activation(z)``."""
+    """One layer of a Sequential model, channels last as in Keras.
+
+    ``input_shape`` and ``output_shape`` are one sample's shapes (no batch axis).
+    ``inputs`` × ``units`` is the kernel as a matrix, as the panes lay it out: a
+    Dense kernel is (inputs, units); a conv2d kernel (kh, kw, in, filters) is
+    kh·kw·in × filters. Layers without a kernel have ``inputs`` the size of one
+    input sample and ``units`` the last axis of the output (channels or units).
+    """
 
     name: str
     type: str
@@ -55,16 +77,66 @@ class LayerSpec:
     bias_initializer: InitSpec
     kernel: NDArray[np.float64] | None = None
     bias: NDArray[np.float64] | None = None
+    input_shape: tuple[int, ...] = ()
+    output_shape: tuple[int, ...] = ()
+    kernel_size: tuple[int, int] = (1, 1)  # conv2d's kernel, or a pooling window
+    strides: tuple[int, int] = (1, 1)
+    padding: str = "valid"
+    rate: float = 0.0  # dropout
+    momentum: float = 0.99  # batch normalization
+    epsilon: float = 1e-3
+    gamma: NDArray[np.float64] | None = None
+    beta: NDArray[np.float64] | None = None
+
+    def __post_init__(self) -> None:
+        # Dense layers built before shapes were kept (traces, tests) get theirs here.
+        if not self.input_shape:
+            object.__setattr__(self, "input_shape", (self.inputs,))
+        if not self.output_shape:
+            object.__setattr__(self, "output_shape", (self.units,))
+
+    @property
+    def has_kernel(self) -> bool:
+        return self.type in KERNEL_KINDS
+
+    @property
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The trainable parameters' names and shapes, kernel first."""
+        n = self.name
+        if self.type == "dense":
+            shapes: dict[str, tuple[int, ...]] = {f"{n}.kernel": (self.inputs, self.units)}
+        elif self.type == "conv2d":
+            kh, kw = self.kernel_size
+            shapes = {f"{n}.kernel": (kh, kw, self.input_shape[-1], self.units)}
+        elif self.type == "batch_normalization":
+            return {f"{n}.gamma": (self.units,), f"{n}.beta": (self.units,)}
+        else:
+            return {}
+        if self.use_bias:
+            shapes[f"{n}.bias"] = (self.units,)
+        return shapes
+
+    @property
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The non-trainable numbers the layer keeps (batch normalization's moving statistics)."""
+        if self.type != "batch_normalization":
+            return {}
+        return {
+            f"{self.name}.moving_mean": (self.units,),
+            f"{self.name}.moving_variance": (self.units,),
+        }
 
     @property
     def param_names(self) -> tuple[str, ...]:
-        if self.use_bias:
-            return (f"{self.name}.kernel", f"{self.name}.bias")
-        return (f"{self.name}.kernel",)
+        return tuple(self.param_shapes)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(self.state_shapes)
 
     @property
     def param_count(self) -> int:
-        return self.inputs * self.units + (self.units if self.use_bias else 0)
+        return sum(math.prod(shape) for shape in self.param_shapes.values())
 
 
 @dataclass(frozen=True)
@@ -183,10 +255,26 @@ class Scenario:
     breakpoints: tuple[str, ...] = ()
     expectations: tuple[Expectation, ...] = ()  # the ``expect:`` block, validated
     diagnostics: dict[str, float | bool] = field(default_factory=dict)
+    input_shape: tuple[int, ...] = ()  # one sample's shape; () means (inputs,)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One input sample's shape as the first layer takes it (flat data is reshaped to it)."""
+        return self.input_shape or (self.inputs,)
 
     @property
     def param_names(self) -> list[str]:
+        """The trainable parameters, in layer order."""
         return [name for layer in self.layers for name in layer.param_names]
+
+    @property
+    def state_names(self) -> list[str]:
+        """The non-trainable numbers (moving statistics), in layer order."""
+        return [name for layer in self.layers for name in layer.state_names]
+
+    @property
+    def dropout_layers(self) -> list[int]:
+        return [i for i, layer in enumerate(self.layers) if layer.type == "dropout"]
 
     @property
     def param_count(self) -> int:

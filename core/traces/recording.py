@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from ..safetext import clip, visible_tree
 from ..spec.arrayfile import ArrayFileError, OverCap, data_cap, load_npz, npz_members
+from ..spec.types import LayerSpec
 
 if TYPE_CHECKING:
     from ..run.debugger import Debugger, LogEntry
@@ -258,12 +259,20 @@ def _check_metadata(header: dict[str, Any]) -> None:
         for key in ("inputs", "units"):
             _expect(layer.get(key), int, f"scenario.layers[{i}].{key}")
         _expect(layer.get("use_bias"), bool, f"scenario.layers[{i}].use_bias")
+        for key in SHAPE_FIELDS:
+            for n in _expect(layer.get(key, []), list, f"scenario.layers[{i}].{key}"):
+                _expect(n, int, f"scenario.layers[{i}].{key}[]")
+        _expect(layer.get("padding", "valid"), str, f"scenario.layers[{i}].padding")
+        for key in ("rate", "momentum", "epsilon"):
+            _expect(layer.get(key, 0.0), (int, float), f"scenario.layers[{i}].{key}")
         for key in ("kernel_initializer", "bias_initializer"):
             init = _expect(layer.get(key), dict, f"scenario.layers[{i}].{key}")
             _expect(init.get("name"), str, f"scenario.layers[{i}].{key}.name")
             _expect(init.get("options", {}), dict, f"scenario.layers[{i}].{key}.options")
             if set(init) - {"name", "options"}:
                 raise ValueError(f"scenario.layers[{i}].{key} has unknown keys")
+    for n in _expect(meta.get("input_shape", []), list, "scenario.input_shape"):
+        _expect(n, int, "scenario.input_shape[]")
     optimizer = _expect(meta.get("optimizer"), dict, "scenario.optimizer")
     _expect(optimizer.get("name"), str, "scenario.optimizer.name")
     _expect(optimizer.get("options"), dict, "scenario.optimizer.options")
@@ -369,6 +378,18 @@ def _assemble(header: dict[str, Any], arrays: dict[str, NDArray[Any]], name: str
 
 
 # ------------------------------------------------------------------------ recording
+SHAPE_FIELDS = ("input_shape", "output_shape", "kernel_size", "strides")
+OPTION_FIELDS = ("padding", "rate", "momentum", "epsilon")
+
+
+def _shape_fields(layer: LayerSpec) -> dict[str, Any]:
+    """A layer's shapes and options beyond Dense's, for a replay to show it (optional keys:
+    traces of Dense networks from before them still load)."""
+    out: dict[str, Any] = {key: list(getattr(layer, key)) for key in SHAPE_FIELDS}
+    out.update({key: getattr(layer, key) for key in OPTION_FIELDS})
+    return out
+
+
 def scenario_metadata(dbg: Debugger) -> dict[str, Any]:
     """What a replay needs to show the network without the scenario file or its data."""
     s = dbg.scenario
@@ -388,9 +409,11 @@ def scenario_metadata(dbg: Debugger) -> dict[str, Any]:
                 "use_bias": layer.use_bias,
                 "kernel_initializer": dataclasses.asdict(layer.kernel_initializer),
                 "bias_initializer": dataclasses.asdict(layer.bias_initializer),
+                **_shape_fields(layer),
             }
             for layer in s.layers
         ],
+        "input_shape": list(s.input_shape),
         "loss": s.loss,
         "optimizer": {"name": s.optimizer.name, "options": dict(s.optimizer.options)},
         "metrics": list(s.metrics),

@@ -78,6 +78,14 @@ def recorded_scenario(trace: Trace) -> RecordedScenario:
             use_bias=bool(layer["use_bias"]),
             kernel_initializer=InitSpec(**layer["kernel_initializer"]),
             bias_initializer=InitSpec(**layer["bias_initializer"]),
+            input_shape=tuple(int(n) for n in layer.get("input_shape", ())),
+            output_shape=tuple(int(n) for n in layer.get("output_shape", ())),
+            kernel_size=_pair(layer.get("kernel_size"), (1, 1)),
+            strides=_pair(layer.get("strides"), (1, 1)),
+            padding=str(layer.get("padding", "valid")),
+            rate=float(layer.get("rate", 0.0)),
+            momentum=float(layer.get("momentum", 0.99)),
+            epsilon=float(layer.get("epsilon", 1e-3)),
         )
         for layer in meta["layers"]
     )
@@ -104,7 +112,14 @@ def recorded_scenario(trace: Trace) -> RecordedScenario:
         breakpoints=tuple(meta.get("breakpoints", ())),
         diagnostics=dict(meta.get("diagnostics", {})),
         recorded_steps_per_epoch=int(meta["steps_per_epoch"]),
+        input_shape=tuple(int(n) for n in meta.get("input_shape", ())),
     )
+
+
+def _pair(value: object, default: tuple[int, int]) -> tuple[int, int]:
+    if isinstance(value, list) and len(value) == 2:
+        return (int(value[0]), int(value[1]))
+    return default
 
 
 READ_ONLY = "a recorded replay cannot be changed: {what} needs a live run"
@@ -164,7 +179,7 @@ class Replay:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return (self.scenario.inputs,)
+        return self.scenario.sample_shape
 
     @property
     def layers(self) -> tuple[LayerView, ...]:
@@ -469,7 +484,10 @@ class Replay:
         return lines
 
     def _units(self) -> list[str]:
-        return [f"{layer.units} {layer.activation}" for layer in self.scenario.layers]
+        return [
+            f"{layer.units} {layer.activation}" if layer.type == "dense" else layer.type
+            for layer in self.scenario.layers
+        ]
 
 
 def _at_or_before(steps: NDArray[np.int64], step: int) -> int | None:

@@ -186,8 +186,9 @@ class Diagnostics:
                         Finding(
                             "dead_relu",
                             name,
-                            f"{name}: {_count(dead, spec.units)} relu units output zero for the "
-                            f"whole batch (dying ReLU); {fix}",
+                            f"{name}: {_count(dead, spec.units)} relu "
+                            f"{'filters' if spec.type == 'conv2d' else 'units'} output zero for "
+                            f"the whole batch (dying ReLU); {fix}",
                             at,
                         )
                     )
@@ -212,7 +213,7 @@ class Diagnostics:
                     Finding(
                         "symmetry",
                         name,
-                        f"{name}: all {spec.units} units have identical weights, so they compute "
+                        f"{name}: all {spec.units} {'filters' if spec.type == 'conv2d' else 'units'} have identical weights, so they compute "
                         "the same value and get the same gradient: symmetry never breaks; "
                         "initialize the kernel randomly (glorot_uniform), not with zeros or a "
                         "constant",

@@ -296,11 +296,13 @@ class StepStatistics:
         return None if a is None else np.asarray(self.to_host(a))
 
     def _dead_fraction(self, spec: LayerSpec) -> float | None:
-        """Share of relu units that are zero for every sample of the batch."""
+        """Share of relu units that are zero for every sample of the batch; for a
+        conv2d layer, of its filters zero at every sample and position."""
         a = self._activation(spec) if spec.activation == "relu" else None
         if a is None or a.size == 0:
             return None
-        alive = (a > 0).any(axis=0)
+        axes = tuple(range(a.ndim - 1))  # (batch,) or (batch, H, W)
+        alive = (a > 0).any(axis=axes)
         return 1.0 - np.count_nonzero(alive) / alive.size
 
     def _saturated_fraction(self, spec: LayerSpec) -> float | None:
@@ -314,11 +316,14 @@ class StepStatistics:
 
     def _symmetric(self, spec: LayerSpec) -> bool:
         params = self.arrays.params
-        if spec.units < 2 or spec.param_names[0] not in params:
+        if not spec.has_kernel or spec.units < 2 or spec.param_names[0] not in params:
             return False
         if self._surely_asymmetric([params[n] for n in spec.param_names]):
             return False
-        pieces = [np.atleast_2d(self.to_host(params[n])) for n in spec.param_names]
+        # A conv2d kernel (kh, kw, in, filters) as kh·kw·in rows, one column per filter.
+        pieces = [
+            np.atleast_2d(self.to_host(params[n])).reshape(-1, spec.units) for n in spec.param_names
+        ]
         scale = max(max(float(p.max()), -float(p.min())) for p in pieces)
         limit = SYMMETRY_TOLERANCE * scale
         # Almost always the first row already differs; only then is every row compared.

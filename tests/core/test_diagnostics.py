@@ -14,6 +14,7 @@ from backprop_tui.core.spec.scenario import bundled_dir, parse_scenario
 from backprop_tui.core.spec.yamlio import load_yaml
 from backprop_tui.core.watch.diagnostics import PERSIST
 from backprop_tui.core.watch.stats import Location, StepArrays, StepStatistics
+from threadpoolctl import threadpool_limits
 
 # NumPy warns on the way to an overflow; the diagnostics are what is tested here.
 pytestmark = pytest.mark.filterwarnings(
@@ -440,6 +441,7 @@ CAP = 300  # steps per scenario, to keep the suite quick; whole runs were checke
 @pytest.mark.parametrize("path", HEALTHY, ids=[p.stem for p in HEALTHY])
 def test_healthy_scenarios_raise_no_warning(path: Path) -> None:
     dbg = Debugger(load_scenario(path))
-    result = dbg.run_until(max_steps=min(CAP, dbg.total_steps))
+    with threadpool_limits(limits=1):  # see test_bundled_scenarios
+        result = dbg.run_until(max_steps=min(CAP, dbg.total_steps))
     assert result.stopped_by == "steps", result
     assert [e.text for e in dbg.log if e.level in ("warning", "break")] == []

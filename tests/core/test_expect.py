@@ -13,6 +13,7 @@ from backprop_tui.core.spec.expect import Condition, run_expectations
 from backprop_tui.core.spec.scenario import bundled_dir
 from backprop_tui.tui.cli import main
 from click.testing import CliRunner
+from threadpoolctl import threadpool_limits
 
 HEAD = """name: tiny
 seed: 1
@@ -77,7 +78,8 @@ def test_every_bundled_expectation_holds() -> None:
             continue
         with_expectations.append(path.stem)
         scenario = load_scenario(path)
-        results = run_expectations(Debugger(scenario))
+        with threadpool_limits(limits=1):  # see test_bundled_scenarios
+            results = run_expectations(Debugger(scenario))
         assert len(results) >= len(written)
         failed = [r.line() for r in results if not r.passed]
         assert not failed, f"{path.name}: " + "; ".join(failed)

@@ -23,11 +23,12 @@ from backprop_tui.core.traces.recording import TraceError, TraceRecorder, load_t
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-# glyphs (28×28) draws 4,000 images per load; glyphs8 runs the same generator in a blink.
+# glyphs and glyphs_cnn (28×28) draw 4,000 images per load; glyphs8 runs the same
+# generator in a blink.
 SOURCES = {
     path.stem: path.read_text()
     for path in sorted(bundled_dir().glob("*.yaml"))
-    if path.stem != "glyphs"
+    if path.stem not in ("glyphs", "glyphs_cnn")
 }
 HOSTILE_VALUES = (
     "{}",

@@ -151,3 +151,27 @@ def test_the_decision_boundary_opens_with_tab_at_80x24() -> None:
     finally:
         term.close()
     assert "Traceback" not in screen
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+def test_a_conv_weight_s_chain_rule_in_a_real_terminal(size: tuple[int, int]) -> None:
+    term = Terminal(f"{COMMAND} glyphs8_cnn", *size)
+    try:
+        term.wait_until(key_bar_drawn, "the key bar")
+        term.wait_for("step 0/1000")
+        term.keys("n")  # a whole step: the update is shown
+        term.wait_for("step 1/1000")
+        term.keys("S-Right", "S-Right")
+        screen = term.wait_for("cursor on conv.kernel[0, 0, 0, 2]")
+        for _ in range(10):  # a small terminal folds the panes but one: Tab to the chain rule
+            try:
+                screen = term.wait_for("✓ same", timeout=1.0)
+                break
+            except AssertionError:
+                term.keys("Tab")
+        assert "✓ same" in screen and "Σ_b Σ_(y,x)" in screen, screen
+        assert "✗" not in screen
+        term.keys("q")
+        assert "EXITED 0" in term.wait_for("EXITED")
+    finally:
+        term.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from numpy.typing import NDArray
 from rich.text import Text
 
 from ..blocks import Block, arrange, stats_text
+from ..channels import channel_maps
 from ..render import fit, wrap
 from ..session import RECORDED
 from .base import Pane
@@ -33,6 +36,8 @@ class ActivationsPane(Pane):
         indices = self._indices()
         labels = [f"#{i}" for i in indices] if indices is not None else None
         key = (s.revision, record.step_index, s.layer)
+        if np.ndim(record.arrays["a"]) == 4:
+            return self._images(record.arrays, labels, key, width, height)
         blocks = [
             Block(
                 "input" if s.layer == 0 else "a_prev",
@@ -52,6 +57,40 @@ class ActivationsPane(Pane):
             ),
         ]
         return arrange(blocks, s.palette, width, height, s.grids)
+
+    def _images(
+        self,
+        arrays: Mapping[str, NDArray[Any]],
+        labels: list[str] | None,
+        key: tuple[int, int, int],
+        width: int,
+        height: int,
+    ) -> list[Text]:
+        """A layer with image outputs: a per-channel heat map of the first sample's ``a``,
+        then its input (the image, or the channels below) when there is room."""
+        s = self.session
+        spec = s.spec
+        who = f"sample {labels[0]}" if labels else "sample 0"
+        act = f"a = {spec.activation}(z)" if spec.activation else "output"
+        zero = spec.activation == "relu"
+        lines = channel_maps(
+            f"{act}, {who}", arrays["a"], 0, s.palette, width, height, s.grids, (*key, "a"), zero
+        )
+        a_prev = arrays["a_prev"]
+        if np.ndim(a_prev) == 4 and height - len(lines) >= 6:
+            what = "input" if s.layer == 0 else "a_prev"
+            lines.append(Text())
+            lines += channel_maps(
+                f"{what}, {who}",
+                a_prev,
+                0,
+                s.palette,
+                width,
+                height - len(lines),
+                s.grids,
+                (*key, "a_prev"),
+            )
+        return lines
 
     def _indices(self) -> list[int] | None:
         record = self.session.dbg.record_of("input")

@@ -16,6 +16,7 @@ from backprop_tui.core.maths.activations import derivative_text, get_activation
 from numpy.typing import NDArray
 from rich.text import Text
 
+from ..layer_rules import rule_of
 from ..render import fit, num, wrap
 from ..session import RECORDED
 from .base import Pane
@@ -31,6 +32,15 @@ def not_dense(spec: LayerView, shape: tuple[int, ...]) -> str:
 
 
 Column = tuple[str, NDArray[Any], int]  # (header, values per sample, priority: lower stays)
+PASSES = {  # how dL/da passes through a layer without weights
+    "max_pooling2d": "Max pooling has no weights: each window hands its dL/dz to the input "
+    "that won it (the largest), and 0 to the others.",
+    "average_pooling2d": "Average pooling has no weights: each window shares its dL/dz equally "
+    "among the inputs it averaged.",
+    "flatten": "Flatten has no weights: dL/da is dL/dz put back in the input's shape.",
+    "dropout": "Dropout has no weights: dL/da = dL/dz · mask, the same mask as the forward "
+    "pass (0 where an input was dropped, 1/(1 − rate) where kept).",
+}
 
 
 class ChainRulePane(Pane):
@@ -52,9 +62,12 @@ class ChainRulePane(Pane):
         dbg = s.dbg
         spec = s.spec
         if spec.kernel is None:
-            return wrap(no_matrix(spec), width, "italic")
+            text = PASSES.get(spec.kind, no_matrix(spec))
+            return wrap(text, width, "italic")
         param, index = s.cursor_param()
         arrays = dbg.layer_arrays(s.layer)
+        if spec.kind in ("conv2d", "batch_normalization") and dbg.kind != "attached":
+            return self._layer_rule(param, index, arrays, width, height)
         is_bias = param.endswith(".bias")
         j = index[-1]
         i = index[0]
@@ -102,6 +115,41 @@ class ChainRulePane(Pane):
             return False
         a_prev, z = arrays.get("a_prev"), arrays["z"]
         return a_prev is not None and a_prev.ndim == 2 and z.ndim == 2
+
+    def _layer_rule(
+        self,
+        param: str,
+        index: tuple[int, ...],
+        arrays: Mapping[str, Any],
+        width: int,
+        height: int,
+    ) -> list[Text]:
+        """A conv2d or batch normalization parameter: its sum over the batch and positions."""
+        s = self.session
+        value = float(s.dbg.params[param][index])
+        grad = self._grad(param, index, arrays)
+        head = f"{param}{list(index)} = {num(value)}"
+        if grad is not None:
+            head += f" · dL/d{param.split('.')[-1]} = {num(grad)}"
+        lines = [Text(fit(head, width), style="bold", no_wrap=True)]
+        rule = rule_of(s.spec, param, index, arrays)
+        if rule is None:
+            if "z" not in arrays and s.read_only:
+                return lines + wrap(RECORDED.format(what="the activations it needs"), width)
+            hint = f"dL/dz of {s.spec.name} comes with the backward pass: step on (space or l)"
+            return [*lines, Text(fit(hint, width), style="italic", no_wrap=True)]
+        lines += [Text(fit(line, width), no_wrap=True) for line in rule.formula]
+        if s.spec.activation is not None and height - len(lines) > 6:
+            lines.append(Text(fit(self._dz_rule(), width), style="dim", no_wrap=True))
+        if rule.example and height - len(lines) > 5:
+            lines.append(Text(fit(rule.example, width), style="dim", no_wrap=True))
+        columns: list[Column] = [(h, v, k) for k, (h, v) in enumerate(rule.columns)]
+        lines += self._table(columns, width, height - len(lines) - 1)
+        text = f"Σ = {num(rule.total)} ({rule.terms} terms)"
+        if grad is not None:
+            agrees = np.isclose(rule.total, grad, rtol=1e-6, atol=1e-12)
+            text += f"  backprop gave {num(grad)} {'✓ same' if agrees else '✗ differs'}"
+        return [*lines, Text(fit(text, width), style="bold", no_wrap=True)]
 
     def _dz_rule(self) -> str:
         spec = self.session.spec

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
 
+from ..channels import filter_tiles
 from ..render import (
     Grid,
     cell_width,
@@ -57,6 +58,10 @@ class GradientsPane(Pane):
 
         ``self.source_step`` is the step those numbers belong to (for the cache key).
         """
+        what, kernel, bias = self._raw()
+        return what, self.session.as_matrix(kernel), bias
+
+    def _raw(self) -> tuple[str, NDArray[Any], NDArray[Any] | None]:
         s = self.session
         dbg = s.dbg
         record = dbg.record_of("backward", s.layer)
@@ -75,10 +80,23 @@ class GradientsPane(Pane):
         self.source_step = dbg.step_index
         return "W", params[s.kernel_name], params[bias_name] if bias_name else None
 
+    def layout_note(self) -> str:
+        """How a kernel that is not a matrix is laid out (shown in the pane, not hidden)."""
+        spec = self.session.spec
+        shape = spec.kernel_shape
+        if len(shape) == 4:
+            kh, kw, cin, filters = shape
+            return f"{kh}×{kw}×{cin}×{filters} kernel: row = (i·{kw}+j)·{cin}+c, column = filter"
+        if spec.kind == "batch_normalization":
+            return "row: gamma, b: beta, then the moving mean and variance (not trained)"
+        return ""
+
     def wanted_rows(self, width: int, height: int) -> int:
         """Rows (with the top border) the compact layout should give: all of a small
         matrix, or half the screen for a heat map."""
         spec = self.session.spec
+        if spec.kernel is None:
+            return 4
         rows = int(spec.inputs) + (1 if spec.use_bias else 0) + 3
         if numbers_width((spec.units,), label_width=len(str(spec.inputs - 1))) > width:
             return max(height // 3, 6)
@@ -95,8 +113,9 @@ class GradientsPane(Pane):
         return Text(fit(text, width), no_wrap=True)
 
     def value_at(self, param: str, index: tuple[int, ...]) -> float:
-        _, kernel, bias = self.arrays()
-        source = bias if param.endswith(".bias") and bias is not None else kernel
+        """The shown number (gradient or weight) of ``param`` at ``index`` (its own shape)."""
+        _, kernel, bias = self._raw()
+        source = bias if param == self.session.bias_name and bias is not None else kernel
         return float(source[index])
 
     def build(self, width: int, height: int) -> list[Text]:
@@ -108,9 +127,20 @@ class GradientsPane(Pane):
         head = f"{what} {s.kernel_name} ({kernel.shape[0]}×{kernel.shape[1]})"
         head += f" · {param.split('.')[1]}{list(index)} = {num(self.value_at(param, index))}"
         lines = [Text(fit(head, width), style="bold", no_wrap=True)]
+        states = [Text(fit(line, width), style="dim", no_wrap=True) for line in self._states()]
         inputs, units = kernel.shape
         rows = inputs + (1 if bias is not None else 0)
         label_width = len(str(inputs - 1))
+        room = height - 1 - len(states)
+        fits = numbers_width((units,), label_width=label_width) <= width and rows + 3 <= room
+        if not fits:  # a conv kernel too big for numbers: a small map per filter, if they fit
+            tiles = self._filters(width, room)
+            if tiles is not None:
+                return lines + tiles + states
+        note = self.layout_note()
+        if note and height > 6:
+            lines.append(Text(fit(note, width), style="dim", no_wrap=True))
+        height -= len(lines) - 1 + len(states)
         fits = numbers_width((units,), label_width=label_width) <= width and rows + 2 <= height
         if fits:
             lines += self._numbers(kernel, bias)
@@ -119,8 +149,43 @@ class GradientsPane(Pane):
                 if self.session.read_only:
                     note = "no gradient recorded at or before this step"
                 lines.append(Text(fit(note, width), style="dim"))
-            return lines
-        return lines + self._heat(what, kernel, bias, width, height - 1)
+        else:
+            lines += self._heat(what, kernel, bias, width, height - 1)
+        return lines + states
+
+    def _filters(self, width: int, height: int) -> list[Text] | None:
+        """A conv kernel as one kh × kw heat map per filter, of the cursor's input channel."""
+        s = self.session
+        shape = s.spec.kernel_shape
+        if len(shape) != 4:
+            return None
+        _, raw, _ = self._raw()
+        param, index = s.cursor_param()
+        on_kernel = param == s.kernel_name
+        channel = index[2] if on_kernel else 0
+        cursor = (index[0], index[1], index[3]) if on_kernel else None
+        tiles = filter_tiles(np.asarray(raw), channel, cursor, s.palette, width, height - 2)
+        if tiles is None:
+            return None
+        self.step_size = (1, 1)
+        self._cells = None
+        self._number_cells = (width, 1)  # clicks: the tiles are not the matrix's cells
+        where = f"input channel {channel} of {shape[2]}" if shape[2] > 1 else "one input channel"
+        note = f"one {shape[0]}×{shape[1]} map per filter, {where} (row = (i·{shape[1]}+j)·{shape[2]}+c)"
+        if not on_kernel:
+            note += f" · cursor on {param}{list(index)}"
+        scale = float(np.abs(np.asarray(raw)[:, :, channel, :]).max(initial=0.0))
+        return [Text(fit(note, width), style="dim"), *tiles, legend(scale, s.palette, width)]
+
+    def _states(self) -> list[str]:
+        """The layer's non-trainable numbers (batch normalization's moving statistics)."""
+        params = self.session.dbg.params
+        lines = []
+        for name in self.session.spec.state_names:
+            if name in params:
+                values = " ".join(num(float(v), 3) for v in np.ravel(params[name]))
+                lines.append(f"{name.split('.')[-1]}: {values}")
+        return lines
 
     def _numbers(self, kernel: NDArray[Any], bias: NDArray[Any] | None) -> list[Text]:
         s = self.session

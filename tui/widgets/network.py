@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from backprop_tui.core import LayerView
 from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
@@ -27,7 +28,11 @@ class NetworkPane(Pane):
     def summary(self, width: int) -> Text:
         s = self.session
         shape = " → ".join(
-            [_shape(s.dbg.input_shape)] + [str(layer.units) for layer in s.dbg.layers]
+            [_shape(s.dbg.input_shape)]
+            + [
+                _shape(layer.output_shape) if len(layer.output_shape) > 1 else str(layer.units)
+                for layer in s.dbg.layers
+            ]
         )
         return Text(fit(f"{shape} · {s.spec.name} selected", width), no_wrap=True)
 
@@ -51,8 +56,7 @@ class NetworkPane(Pane):
                     marks.append(f"‖g‖ {norm:.3g}")
             text = (
                 f"{'▶' if selected else ' '} {layer.name.ljust(name_width)}  "
-                f"{layer.inputs}→{layer.units} {layer.activation or layer.kind}  "
-                f"{count(layer.param_count)}w  {' '.join(marks)}"
+                f"{_layer_text(layer)}  {count(layer.param_count)}w  {' '.join(marks)}"
             )
             style = "reverse bold" if selected else ""
             lines.append(Text(fit(text, width), style=style, no_wrap=True))
@@ -94,3 +98,17 @@ class NetworkPane(Pane):
         index = offset.y - self.FIRST_LAYER_ROW
         if 0 <= index < len(self.session.dbg.layers):
             self.app.call_later(self.app.run_action, f"select_layer({index})")
+
+
+def _layer_text(layer: LayerView) -> str:
+    """``4→3 relu`` for a Dense layer; the kind and output shape for the others
+    (``conv2d 3×3 → 6×6×4 relu``)."""
+    if layer.kind == "dense" or not layer.output_shape or not layer.input_shape:
+        return f"{layer.inputs}→{layer.units} {layer.activation or layer.kind}"
+    text = layer.kind
+    if layer.kind == "conv2d" and len(layer.kernel_shape) == 4:
+        text += f" {layer.kernel_shape[0]}×{layer.kernel_shape[1]}"
+    text += f" → {_shape(layer.output_shape)}"
+    if layer.activation and layer.activation != "linear":
+        text += f" {layer.activation}"
+    return text
