@@ -45,19 +45,30 @@ class NetworkPane(Pane):
         name_width = max(len(layer.name) for layer in dbg.layers)
         for i, layer in enumerate(dbg.layers):
             selected = i == s.layer
-            marks = []
+            done = []
             if dbg.record_of("forward", i) is not None:
-                marks.append("fwd✓")
-            backward = dbg.record_of("backward", i)
-            if backward is not None:
-                marks.append("bwd✓")
+                done.append("fwd✓")
+            norm_text = ""
+            if dbg.record_of("backward", i) is not None:
+                done.append("bwd✓")
                 norm = dbg.grad_norm(layer.name)
                 if norm is not None:
-                    marks.append(f"‖g‖ {norm:.3g}")
-            text = (
-                f"{'▶' if selected else ' '} {layer.name.ljust(name_width)}  "
-                f"{_layer_text(layer)}  {count(layer.param_count)}w  {' '.join(marks)}"
+                    norm_text = f"‖g‖ {norm:.3g}"
+            head = (
+                f"{'▶' if selected else ' '} {layer.name.ljust(name_width)}  {_layer_text(layer)}"
             )
+            weights = f"{count(layer.param_count)}w"
+            # The gradient norm is what diagnoses a layer: it keeps its place, and the
+            # progress marks and the weight count give way to it when the line is short.
+            for parts in (
+                [head, weights, " ".join(done), norm_text],
+                [head, weights, "✓" * len(done), norm_text],
+                [head, "✓" * len(done), norm_text],
+                [head, norm_text],
+            ):
+                text = "  ".join(part for part in parts if part)
+                if len(text) <= width:
+                    break
             style = "reverse bold" if selected else ""
             lines.append(Text(fit(text, width), style=style, no_wrap=True))
         lines.append(Text(fit(f"  loss    {dbg.loss_name}", width), style="dim", no_wrap=True))

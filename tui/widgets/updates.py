@@ -148,12 +148,31 @@ class UpdatePane(Pane):
         ]
         widths = [max([len(h)] + [len(row[k]) for row in table]) for k, h in enumerate(headers)]
         keep = list(range(len(headers)))
-        # Drop the optimizer's later terms first, then the parameter's name.
-        droppable = [4 + k for k in reversed(range(1, len(terms)))] + [0] + ([4] if terms else [])
-        while sum(widths[k] for k in keep) + 2 * (len(keep) - 1) > width and droppable:
-            victim = droppable.pop(0)
-            if victim in keep:
-                keep.remove(victim)
+
+        def too_wide() -> bool:
+            return sum(widths[k] for k in keep) + 2 * (len(keep) - 1) > width
+
+        # The optimizer's later terms give way first; the parameter's name stays, so a
+        # bias row is never taken for a kernel row: it shrinks to its initial (k, b).
+        droppable = [4 + k for k in reversed(range(1, len(terms)))]
+        while too_wide() and droppable:
+            keep.remove(droppable.pop(0))
+        names = [row[0] for row in table]
+        if too_wide():
+            headers[0] = "p"
+            for row in table:
+                row[0] = row[0][:1]
+            widths[0] = 1
+        if too_wide() and terms:
+            keep.remove(4)
+            full = max([5] + [len(name) for name in names])
+            widths[0], saved = full, widths[0]
+            if too_wide():  # the names do not fit even without the term
+                widths[0] = saved
+            else:
+                headers[0] = "param"
+                for row, name in zip(table, names, strict=True):
+                    row[0] = name
         lines = [self._line([headers[k].rjust(widths[k]) for k in keep], "dim")]
         for r, row in zip(rows, table, strict=True):
             style = "reverse" if (r.param, r.index) == cursor else ""
