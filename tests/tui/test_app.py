@@ -583,3 +583,20 @@ async def test_heat_maps_belong_to_their_run_not_to_the_process() -> None:
     after = await _gradients_after_one_step(1)
     alone = await _gradients_after_one_step(1)
     assert after == alone and after != seed0
+
+
+@pytest.mark.parametrize("name", ["xor", "glyphs8", "bug_vanishing"])
+async def test_at_120x40_every_layer_shows_its_gradient_norm(name: str) -> None:
+    app = make_app(Debugger(load_scenario(name)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        network = pane_text(app, "network")
+        for layer in app.session.dbg.layer_names:
+            line = next(row for row in network.splitlines() if f" {layer} " in row)
+            assert re.search(r"‖g‖ [-+0-9.e]+\d", line), line  # the number in full, never cut
+        app.query_one("#updates", Lines).focus()
+        await pilot.press("z")
+        await pilot.pause()
+        table = pane_text(app, "updates")
+        assert re.search(r"^\s*(param|p)\s+index", table, re.M), table
