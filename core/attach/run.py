@@ -37,7 +37,15 @@ from numpy.typing import NDArray
 from torch import nn
 
 from ..errors import NotPossible
-from ..records import EpochStats, HostArrays, LogEntry, PhaseRecord, StepStats, UpdateArrays
+from ..records import (
+    EpochStats,
+    HostArrays,
+    LogEntry,
+    PhaseRecord,
+    StepLog,
+    StepStats,
+    UpdateArrays,
+)
 from ..run.gradcheck import GradCheckResult
 from ..run.update_table import from_record
 from ..runview import GRANULARITIES, Batch, Granularity, LayerView, RunKind, RunView, UpdateState
@@ -130,7 +138,7 @@ class AttachedRun:
         self.batch_in_epoch = 0
         self.records: list[PhaseRecord] = []
         self.last_update: PhaseRecord | None = None
-        self.step_history: list[StepStats] = []
+        self.step_history = StepLog()
         self.epoch_history: list[EpochStats] = []
         self._sums: dict[str, float] = {}
         self._count = 0

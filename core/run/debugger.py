@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from ..backends import Backend, make_backend
 from ..errors import NotPossible
 from ..maths import initializers, losses, optimizers
-from ..records import EpochStats, LogEntry, PhaseRecord, StepStats, UpdateArrays, UpdateRow
+from ..records import EpochStats, LogEntry, PhaseRecord, StepLog, UpdateArrays, UpdateRow
 from ..runview import (
     GRANULARITIES,
     Batch,
@@ -310,7 +310,7 @@ class Debugger:
         return dict(self.loop.batch_metrics)
 
     @property
-    def step_history(self) -> list[StepStats]:
+    def step_history(self) -> StepLog:
         return self.loop.step_history
 
     @property

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from ..backends import Backend
 from ..layers import draw_masks
 from ..maths import losses, metrics, optimizers
-from ..records import EpochStats, HostArrays, PhaseRecord, StepStats
+from ..records import EpochStats, HostArrays, PhaseRecord, StepLog, StepStats
 from ..spec.scenario import Scenario
 
 
@@ -58,7 +58,7 @@ class TrainingLoop:
         self._pending: dict[str, optimizers.ParamUpdate] | None = None
         self._pending_state: optimizers.OptState | None = None
         self._pending_arrays: dict[str, Any] = {}
-        self.step_history: list[StepStats] = []
+        self.step_history = StepLog()
         self.epoch_history: list[EpochStats] = []
         self.order = epoch_order(scenario, 0)
         self.batch_indices: NDArray[np.int64] = np.arange(0)
