@@ -100,7 +100,12 @@ def term_names(spec: OptimizerSpec) -> tuple[str, ...]:
 
 
 def rule_text(spec: OptimizerSpec) -> str:
-    """The update rule in one line, for the update pane's title."""
+    """The update rule in one line, as the code computes it (the update pane's title).
+
+    Adam's ε sits where Keras puts it, outside the bias correction of v: in
+    terms of the m̂ and v̂ the table shows, it is ε/√(1−β₂ᵗ), so the rule
+    reproduces the table's numbers to the last digit.
+    """
     o = spec.options
     lr = f"{float(o['learning_rate']):g}"
     if spec.name == "sgd":
@@ -111,8 +116,17 @@ def rule_text(spec: OptimizerSpec) -> str:
             return f"v = {mom}·v − lr·g;  new = w + {mom}·v − lr·g   (lr = {lr})"
         return f"v = {mom}·v − lr·g;  new = w + v   (lr = {lr})"
     if spec.name == "adam":
-        return f"new = w − lr·m̂ / (√v̂ + ε)   (lr = {lr}, β₁ = {o['beta_1']}, β₂ = {o['beta_2']})"
-    return f"ms = ρ·ms + (1−ρ)·g²;  new = w − lr·g / √(ms + ε)   (lr = {lr}, ρ = {o['rho']})"
+        return (
+            f"new = w − lr·m̂ / (√v̂ + ε/√(1−β₂ᵗ))   (lr = {lr}, β₁ = {o['beta_1']}, "
+            f"β₂ = {o['beta_2']}, ε = {float(o['epsilon']):g})"
+        )
+    rho = f"ρ = {o['rho']}, ε = {float(o['epsilon']):g}"
+    mean = "√(ms − mg² + ε)" if o["centered"] else "√(ms + ε)"
+    square = "ms = ρ·ms + (1−ρ)·g²;  " + ("mg = ρ·mg + (1−ρ)·g;  " if o["centered"] else "")
+    if o["momentum"]:
+        mom = f"{float(o['momentum']):g}"
+        return f"{square}v = {mom}·v + lr·g/{mean};  new = w − v   (lr = {lr}, {rho})"
+    return f"{square}new = w − lr·g / {mean}   (lr = {lr}, {rho})"
 
 
 def init(spec: OptimizerSpec, params: dict[str, Array], xp: ArrayModule) -> OptState:
