@@ -149,8 +149,26 @@ class Session:
 
     def log_entries(self) -> list[LogEntry]:
         """The debugger's log and the app's own lines, in step order (stable)."""
-        merged = list(self.dbg.log) + self.events
-        return sorted(merged, key=lambda entry: entry.step) if self.events else merged
+        merged = list(self.dbg.log) + self.events + self._epoch_lines()
+        return (
+            sorted(merged, key=lambda entry: entry.step)
+            if len(merged) > len(self.dbg.log)
+            else merged
+        )
+
+    def _epoch_lines(self) -> list[LogEntry]:
+        """How each epoch ended on the validation data, when the run has some."""
+        dbg = self.dbg
+        lines = []
+        for done in dbg.epoch_history:
+            if done.val_loss is None:
+                continue
+            figures = "  ".join(f"{k} {v:.4g}" for k, v in done.as_dict().items())
+            end = (done.epoch + 1) * dbg.steps_per_epoch
+            lines.append(
+                LogEntry(end, "info", f"epoch {done.epoch + 1} done: {figures}", kind="epoch")
+            )
+        return lines
 
     def note(self, text: str, level: LogLevel = "info", kind: str = "ui") -> None:
         """Add a line to the log and show it on the status line."""

@@ -431,3 +431,23 @@ def test_run_save_then_replay_summary_and_app(
     )
     assert missing_folder.exit_code == 2
     assert "its folder does not exist" in missing_folder.output
+
+
+async def test_the_app_says_when_replayed_numbers_were_recorded(tmp_path: Path) -> None:
+    from backprop_tui.tui.app import make_app
+    from backprop_tui.tui.widgets.gradients import GradientsPane
+
+    _, _, trace = _replay(tmp_path, steps=40, max_bytes=80_000)
+    replay = ReplayDebugger(trace)
+    kept = {int(s) for s in trace.grad_steps} | {int(s) for s in trace.param_steps}
+    target = next(s for s in range(2, 40) if s not in kept)  # a step whose numbers are older
+    app = make_app(replay)
+    async with app.run_test(size=(120, 40)) as pilot:
+        replay.goto(target)
+        app.redraw_all()
+        await pilot.pause()
+        what = app.query_one(GradientsPane).arrays()[0]
+        kind = "grads" if what.startswith("dL/dW") else "params"
+        recorded = replay.recorded_step(kind)
+        assert recorded is not None and recorded != target
+        assert f"recorded at step {recorded}" in what

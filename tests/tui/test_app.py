@@ -600,3 +600,26 @@ async def test_at_120x40_every_layer_shows_its_gradient_norm(name: str) -> None:
         await pilot.pause()
         table = pane_text(app, "updates")
         assert re.search(r"^\s*(param|p)\s+index", table, re.M), table
+
+
+async def test_validation_figures_reach_the_header_the_chart_and_the_log() -> None:
+    dbg = Debugger(load_scenario("moons"))
+    assert dbg.scenario.data.has_validation
+    app = make_app(dbg)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("e")  # one epoch
+        for _ in range(100):
+            if not app.session.running:
+                break
+            await pilot.pause(0.05)
+        done = dbg.epoch_history[-1]
+        assert done.val_loss is not None
+        assert f"val_loss {done.val_loss:.4g}" in pane_text(app, "header")
+        assert any(
+            e.kind == "epoch" and f"val_loss {done.val_loss:.4g}" in e.text
+            for e in app.session.log_entries()
+        )
+        app.query_one("#chart", Lines).focus()
+        await pilot.press("z")
+        await pilot.pause()
+        assert "val_loss" in pane_text(app, "chart")

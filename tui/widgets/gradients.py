@@ -37,6 +37,11 @@ def no_matrix(spec: LayerView) -> str:
     return f"{spec.name} ({spec.kind}): {', '.join(spec.param_names)} have no 2-D matrix to draw"
 
 
+def _recorded(shown: int, recorded: int) -> str:
+    """Say when recorded numbers are older than the step on screen."""
+    return "" if recorded == shown else f" recorded at step {recorded}"
+
+
 class GradientsPane(Pane):
     TITLE = "gradients dL/dW"
     BINDINGS = [  # noqa: RUF012 - Textual reads this class attribute
@@ -75,10 +80,18 @@ class GradientsPane(Pane):
             if s.kernel_name in grads:
                 self.source_step = dbg.recorded_step("grads") or dbg.step_index
                 bias = grads.get(bias_name) if bias_name else None
-                return "dL/dW", grads[s.kernel_name], bias
+                return (
+                    f"dL/dW{_recorded(dbg.step_number, self.source_step)}",
+                    grads[s.kernel_name],
+                    bias,
+                )
         params = dbg.params
         self.source_step = dbg.step_index
-        return "W", params[s.kernel_name], params[bias_name] if bias_name else None
+        what = "W"
+        recorded = dbg.recorded_step("params")
+        if recorded is not None:
+            what += _recorded(dbg.step_number, recorded)
+        return what, params[s.kernel_name], params[bias_name] if bias_name else None
 
     def layout_note(self) -> str:
         """How a kernel that is not a matrix is laid out (shown in the pane, not hidden)."""

@@ -44,6 +44,12 @@ class HeaderBar(Bar):
         for name, value in dbg.metrics.items():
             shown = f"{value:.4g}" if math.isfinite(value) else str(value)
             parts.append((f"{name} {shown}", ""))
+        last = dbg.epoch_history[-1] if dbg.epoch_history else None
+        if last is not None and last.val_loss is not None:  # after an epoch, on held-out data
+            for name, value in (("val_loss", last.val_loss), *last.val_metrics.items()):
+                name = name if name == "val_loss" else f"val_{name}"
+                shown = f"{value:.4g}" if math.isfinite(value) else str(value)
+                parts.append((f"{name} {shown}", "italic"))
         parts.append((dbg.where, "dim"))
         line = fit_parts(parts, width - len(state) - 2)
         if state:

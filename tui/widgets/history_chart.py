@@ -21,7 +21,8 @@ class ChartPane(Pane):
         self._seen = 0  # steps of the history already copied into _series
 
     def _sync(self) -> dict[str, list[float]]:
-        """Copy only the new steps of the history (going back truncates)."""
+        """Copy only the new steps of the history (going back truncates); then the
+        validation figures, one a finished epoch, when the run has validation data."""
         history = self.session.dbg.step_history
         if len(history) < self._seen:
             self._series, self._seen = {}, 0
@@ -30,13 +31,26 @@ class ChartPane(Pane):
             for name, value in stats.metrics.items():
                 self._series.setdefault(name, []).append(value)
         self._seen = len(history)
-        return self._series
+        series = dict(self._series)
+        epochs = [e for e in self.session.dbg.epoch_history if e.val_loss is not None]
+        if epochs:
+            validation = {"val_loss": [e.val_loss for e in epochs if e.val_loss is not None]}
+            for name in epochs[-1].val_metrics:
+                validation[f"val_{name}"] = [e.val_metrics.get(name, math.nan) for e in epochs]
+            # The loss first, then its validation twin, then the rest.
+            rest = {k: v for k, v in series.items() if k != "loss"}
+            series = {"loss": series.get("loss", []), **validation, **rest}
+        return series
 
     def summary(self, width: int) -> Text:
         series = self._sync()
         parts = [f"{name} {values[-1]:.4g}" for name, values in series.items() if values]
         text = " · ".join(parts) or "no finished step yet"
         return Text(fit(f"{text} ({self._seen} steps)", width), no_wrap=True)
+
+    @staticmethod
+    def _axis(name: str) -> str:
+        return "epoch" if name.startswith("val_") else "step"
 
     def build(self, width: int, height: int) -> list[Text]:
         series = self._sync()
@@ -56,5 +70,5 @@ class ChartPane(Pane):
             last = values[-1]
             head = f"{name} {last:.4g}" if math.isfinite(last) else f"{name} {last}"
             lines.append(Text(fit(head, width), style="bold", no_wrap=True))
-            lines += line_chart(values, width, each, style="bold")
+            lines += line_chart(values, width, each, x_name=self._axis(name), style="bold")
         return lines
