@@ -94,6 +94,48 @@ class ActionsMixin(_Base):
         )
         return True
 
+    def action_order_hint(self) -> None:
+        """``o`` belongs to the update table; elsewhere it says so."""
+        self._refuse("o orders the update table: tab to the update pane first")
+
+    def action_goto(self) -> None:
+        if self._busy():
+            return
+        from .weight_screen import GotoScreen
+
+        dbg = self.session.dbg
+        oldest = dbg.oldest_reachable_step
+        reach = f"back to {oldest}" if oldest is not None and dbg.can_go_back else "no going back"
+        reach += f", on to {dbg.total_steps}"
+        self.push_screen(GotoScreen(reach, float(dbg.step_number)), self._go_to)
+
+    def _go_to(self, chosen: float | None) -> None:
+        s = self.session
+        if chosen is None:
+            s.status = "go to: cancelled"
+            self.redraw_all()
+            return
+        target = min(int(chosen), s.dbg.total_steps)
+        dbg = s.dbg
+        if target < dbg.step_number or (target == dbg.step_number and dbg.phase != "update"):
+            with s.lock:
+                while dbg.step_number > target or dbg.phase != "update":
+                    if not dbg.back():
+                        break
+                s.revision += 1
+            s.status = (
+                f"at step {dbg.step_number}"
+                if dbg.step_number == target
+                else f"step {target} is no longer kept: at step {dbg.step_number}, the oldest"
+            )
+            self.redraw_all()
+        elif target > dbg.step_index and not self._finished():
+            s.goto_target = target
+            self.start_run("goto")
+        else:
+            s.status = f"at step {dbg.step_number}"
+            self.redraw_all()
+
     def action_extend(self) -> None:
         dbg = self.session.dbg
         if not dbg.can_train:

@@ -46,6 +46,16 @@ def commands_provider() -> type[Any]:
     return DebuggerCommands
 
 
+PANE_KEYS = {  # what the keys do where the focus is (said when it arrives)
+    "network": "↑↓: select a layer · ←→: the gradient cursor",
+    "boundary": "←→: the hidden unit drawn large · [ ]: the layer",
+    "activations": "z: zoom to see every sample",
+    "chart": "z: zoom",
+    "log": "↑↓ pgup pgdn: scroll · z: read every line in full",
+    "gradients": "arrows: move the cursor (shift: one weight) · w: edit the weight",
+    "chain": "arrows: the weight whose chain rule is shown",
+    "updates": "↑↓ pgup pgdn: scroll · o: order by |change| or by index",
+}
 LIVE = ("header", "pipeline", "status", "chart", "log")  # redrawn every frame while running
 DETAIL_PERIOD = 0.5  # seconds between redraws of the other panes while running
 
@@ -71,6 +81,7 @@ class DebuggerApp(ActionsMixin, App[int]):
     def __init__(self, debugger: RunView, fps: float = 10.0) -> None:
         super().__init__()
         self.zoomed: str | None = None  # the pane that has the whole screen (z)
+        self._user_focus = False  # the app's own first focus keeps the start hint
         self.session = Session(debugger, fps)
         self._detail_drawn = 0.0
         self._heights: dict[str, int] = {}  # compact layout: rows per pane, as last set
@@ -98,6 +109,7 @@ class DebuggerApp(ActionsMixin, App[int]):
         self.session.palette = self._palette()
         self.theme_changed_signal.subscribe(self, lambda _theme: self._retheme())
         self.query_one("#network", Pane).focus()
+        self.call_after_refresh(setattr, self, "_user_focus", True)
         self._apply_layout()
 
     def _palette(self) -> Palette:
@@ -119,6 +131,10 @@ class DebuggerApp(ActionsMixin, App[int]):
     def on_descendant_focus(self) -> None:
         if self.screen.has_class("-compact"):
             self._apply_layout()
+        name = self.focused_pane()
+        if name is not None and self._user_focus and not self.session.running:  # keys here
+            self.session.status = f"{name} · {PANE_KEYS.get(name, 'tab: next pane')}"
+            self.query_one("#status", Lines).redraw()
 
     def panes(self) -> list[Pane]:
         return [self.query_one(f"#{name}", Pane) for name in layout.PANES]
@@ -178,6 +194,8 @@ class DebuggerApp(ActionsMixin, App[int]):
         self.session.progress = ""
         if mode == "epoch":
             self.session.status = "running to the end of the epoch"
+        elif mode == "goto":
+            self.session.status = f"going to step {self.session.goto_target}"
         else:
             self.session.status = "continuing to the next breakpoint"
         self.redraw_all()

@@ -30,9 +30,11 @@ KEYS: tuple[Key, ...] = (
     Key("n", "step('batch')", "batch", "Finish this training step (next batch)", "", 2),
     Key("e", "step('epoch')", "epoch", "Run to the end of the epoch", "", 5),
     Key("c", "continue_run", "cont", "Continue to the next breakpoint", "", 3),
-    Key("E", "extend", "", "Train one more epoch past the end (after training finished)", "E"),
+    Key("E", "extend", "", "After training finished: train one more epoch", "E"),
     Key("p", "pause", "pause", "Pause a running continue at once", "", 6),
     Key("b", "step_back", "back", "Go back one training step (time travel)", "", 7),
+    Key("G", "goto", "", "Go to step N (back or forward; a prompt asks)", "G"),
+    Key("o", "order_hint", "", "Update table: order by |change| or by index", "o"),
     Key("tab", "next_pane", "pane", "Focus the next pane", "tab", 10),
     Key("z", "zoom", "zoom", "Zoom the focused pane to the whole screen, and back", "", 15),
     Key("shift+tab", "previous_pane", "", "Focus the previous pane", "shift+tab"),
@@ -58,7 +60,6 @@ CURSOR_HELP = (
     ("arrows", "Gradient cursor; scroll the update table and the log"),
     ("shift+arrows", "Gradient cursor by one weight in a big map"),
     ("pgup pgdn", "Scroll a page (update table, log)"),
-    ("o", "Update table: order by |change| or by index"),
     ("ctrl+p", "Command palette: every action by name"),
 )
 

@@ -17,7 +17,7 @@ from textual.message import Message
 
 from .session import Session
 
-Mode = Literal["continue", "epoch"]
+Mode = Literal["continue", "epoch", "goto"]
 
 
 class StepDone(Message):
@@ -47,6 +47,8 @@ def stop_reason(
 ) -> tuple[str, str] | None:
     """Why to stop after the step just taken (reason, log level), or None to go on."""
     dbg = session.dbg
+    if mode == "goto" and dbg.step_index >= session.goto_target:
+        return f"at step {dbg.step_number}", "info"
     hit = dbg.hit_breakpoint()
     if hit is not None:  # the debugger logs the hit itself
         return hit.describe(), "break"

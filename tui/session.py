@@ -71,7 +71,8 @@ class Session:
         self.events: list[LogEntry] = []  # the app's own log lines (errors, refusals)
         self.palette = Palette()
         self.running = False
-        self.engine_alive = False  # the continue worker's thread is inside run_steps
+        self.engine_alive = False
+        self.goto_target = 0  # the step a "goto" run stops at (G)  # the continue worker's thread is inside run_steps
         self.run_started = 0.0  # monotonic time the last run was asked for
         self.status = HINT
         self.progress = ""  # steps and rate of a running continue

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -13,16 +11,27 @@ from .modal import SteadyModal
 
 
 def parse_value(text: str) -> float:
-    """A finite number from what was typed; ValueError with a sentence otherwise."""
+    """A number from what was typed — nan and inf too: planting one is how a NaN
+    breakpoint or diagnostic is tried out; ValueError with a sentence otherwise."""
     try:
-        value = float(text.strip().replace("−", "-"))
+        return float(text.strip().replace("−", "-"))
     except ValueError:
         raise ValueError(
-            f"'{text.strip()}' is not a number; type one such as -0.25 or 1e-3"
+            f"'{text.strip()[:40]}' is not a number; type one such as -0.25, 1e-3 or nan"
         ) from None
-    if not math.isfinite(value):
-        raise ValueError("the value must be a finite number")
-    return value
+
+
+def parse_step(text: str) -> int:
+    """A step number from what was typed; ValueError with a sentence otherwise."""
+    try:
+        step = int(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"'{text.strip()[:40]}' is not a step number; type one such as 12"
+        ) from None
+    if step < 0:
+        raise ValueError("steps count from 0 (before the first)")
+    return step
 
 
 class WeightScreen(SteadyModal[float | None]):
@@ -37,16 +46,22 @@ class WeightScreen(SteadyModal[float | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="weight-box", classes="dialog"):
-            yield Static(f"New value for {self.where} (now {self.value:+.6g}):")
+            yield Static(self.question())
             yield Input(value=f"{self.value:.6g}", id="weight-input", select_on_focus=True)
             yield Static("enter: set · escape: cancel", id="weight-error", classes="hint")
+
+    def question(self) -> str:
+        return f"New value for {self.where} (now {self.value:+.6g}):"
+
+    def parse(self, text: str) -> float:
+        return parse_value(text)
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:
-            value = parse_value(event.value)
+            value = self.parse(event.value)
         except ValueError as err:
             self.query_one("#weight-error", Static).update(str(err))
             return
@@ -54,3 +69,13 @@ class WeightScreen(SteadyModal[float | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class GotoScreen(WeightScreen):
+    """Asks for a step to go to (``G``); dismisses with it, or with None on escape."""
+
+    def question(self) -> str:
+        return f"Go to step ({self.where}; now at step {self.value:.0f}):"
+
+    def parse(self, text: str) -> float:
+        return float(parse_step(text))

@@ -623,3 +623,47 @@ async def test_validation_figures_reach_the_header_the_chart_and_the_log() -> No
         await pilot.press("z")
         await pilot.pause()
         assert "val_loss" in pane_text(app, "chart")
+
+
+async def _wait_idle(app: DebuggerApp, pilot: Pilot[int]) -> None:
+    for _ in range(200):
+        if not app.session.running:
+            return
+        await pilot.pause(0.02)
+
+
+async def test_g_goes_to_a_step_back_and_forward(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=SMALL) as pilot:
+        dbg = xor_app.session.dbg
+        await pilot.press("n", "n", "n", "n", "n")
+        assert dbg.step_number == 5
+        await pilot.press("G", "2", "enter")
+        await _wait_idle(xor_app, pilot)
+        assert dbg.step_number == 2 and "at step 2" in pane_text(xor_app, "status")
+        await pilot.press("G")
+        await pilot.press(*"12", "enter")
+        await _wait_idle(xor_app, pilot)
+        assert dbg.step_number == 12 and dbg.phase == "update"
+        await pilot.press("G", *"x", "enter")
+        await pilot.pause()
+        assert len(xor_app.screen_stack) == 2  # a refusal keeps the prompt open
+        await pilot.press("escape")
+
+
+async def test_a_key_that_does_nothing_here_says_where_it_would(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=SMALL) as pilot:
+        await pilot.press("o")
+        assert "update pane" in pane_text(xor_app, "status")
+        await pilot.press("tab")
+        assert xor_app.focused_pane() in pane_text(xor_app, "status")
+
+
+async def test_w_takes_nan_so_a_nan_breakpoint_can_be_tried(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=SMALL) as pilot:
+        dbg = xor_app.session.dbg
+        await pilot.press("w", *"nan", "enter")
+        await pilot.pause()
+        param, index = xor_app.session.cursor_param()
+        assert np.isnan(dbg.params[param][index])
+        await pilot.press("n")
+        assert dbg.hit_breakpoint() is not None  # NaN stops, as a continue would
