@@ -34,9 +34,21 @@ async def wait_stopped(app: DebuggerApp, pilot: Pilot[int]) -> None:
 
 
 def lit_stage(app: DebuggerApp) -> str | None:
-    """The pipeline stage shown as just done: the one in brackets."""
-    found = re.search(r"\[(\w+)", pane_text(app, "pipeline"))
-    return found.group(1) if found else None
+    """The pipeline stage shown as just done: the furthest in brackets (the last backward
+    layer brackets the gradients too, and an update the repeat that follows it)."""
+    found = [s for s in re.findall(r"\[(\w+)", pane_text(app, "pipeline")) if s != "repeat"]
+    return found[-1] if found else None
+
+
+async def test_the_pipeline_and_the_status_name_the_same_phase(xor_app: DebuggerApp) -> None:
+    async with xor_app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("space", "space", "space", "space")  # through the backward pass
+        pipeline, status = pane_text(xor_app, "pipeline"), pane_text(xor_app, "status")
+        assert "[backward hidden]" in pipeline and "[gradients]" in pipeline
+        assert "backward hidden" in status
+        await pilot.press("space")
+        assert "[update]" in pane_text(xor_app, "pipeline")
+        assert "[repeat]" in pane_text(xor_app, "pipeline")
 
 
 async def test_fresh_start_shows_the_network_the_batch_to_come_and_a_hint(

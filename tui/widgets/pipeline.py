@@ -19,6 +19,16 @@ def stage_of(phase: str, pass_done: bool, fresh: bool) -> str | None:
     return phase
 
 
+def lit_stages(lit: str | None) -> tuple[str, ...]:
+    """Every stage the phase just done completes: the last backward layer completes the
+    gradients too, and an update completes the loop, which repeats from the input."""
+    if lit == "gradients":
+        return ("backward", "gradients")
+    if lit == "update":
+        return ("update", "repeat")
+    return (lit,) if lit else ()
+
+
 class PipelineBar(Bar):
     """``input → forward → loss → backward → gradients → update → repeat``."""
 
@@ -31,7 +41,7 @@ class PipelineBar(Bar):
         if lit == "gradients":
             upcoming = "update"
         elif lit == "update":
-            upcoming = "repeat"
+            upcoming = "input"
         where = ""
         if dbg.phase in ("forward", "backward") and dbg.layer_index is not None:
             where = dbg.layer_names[dbg.layer_index]
@@ -49,7 +59,7 @@ class PipelineBar(Bar):
         for stage, name in zip(STAGES, names, strict=True):
             if line:
                 line.append(arrow, style="dim")
-            if stage == lit:
+            if stage in lit_stages(lit):
                 label = (
                     f"[{name} {where}]"
                     if where and stage in ("forward", "backward")
