@@ -219,7 +219,11 @@ class ActionsMixin(_Base):
             f"went back to step {s.dbg.step_number}: its weights, before step "
             f"{s.dbg.step_number + 1}"
             if went
-            else "no older step kept in the history"
+            else "at the start: there is no step before it"
+            if s.dbg.step_number == 0
+            else "no older step kept in the history (--history-mb keeps more)"
+            if s.dbg.can_go_back
+            else "this run cannot go back"
         )
         self.redraw_all()
 

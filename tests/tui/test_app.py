@@ -285,7 +285,7 @@ async def test_b_goes_back_a_step(xor_app: DebuggerApp) -> None:
         assert "step 1/" in pane_text(xor_app, "header")  # one numbering everywhere
         await pilot.press("b", "b")
         assert dbg.step_index == 0
-        assert "no older step" in pane_text(xor_app, "status")
+        assert "at the start" in pane_text(xor_app, "status")
 
 
 async def test_e_runs_to_the_end_of_the_epoch(scenario_file: Callable[[str], Path]) -> None:
@@ -597,11 +597,15 @@ async def test_heat_maps_belong_to_their_run_not_to_the_process() -> None:
     assert after == alone and after != seed0
 
 
-@pytest.mark.parametrize("name", ["xor", "glyphs8", "bug_vanishing"])
-async def test_at_120x40_every_layer_shows_its_gradient_norm(name: str) -> None:
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+@pytest.mark.parametrize(
+    "name", ["xor", "glyphs", "bug_vanishing", "bug_exploding", "bug_dying_relu", "bug_saturation"]
+)
+async def test_every_layer_shows_its_gradient_norm(name: str, size: tuple[int, int]) -> None:
     app = make_app(Debugger(load_scenario(name)))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.press("n")
+        app.query_one("#network", Lines).focus()  # a small screen opens the focused pane
         await pilot.pause()
         network = pane_text(app, "network")
         for layer in app.session.dbg.layer_names:
@@ -679,3 +683,14 @@ async def test_w_takes_nan_so_a_nan_breakpoint_can_be_tried(xor_app: DebuggerApp
         assert np.isnan(dbg.params[param][index])
         await pilot.press("n")
         assert dbg.hit_breakpoint() is not None  # NaN stops, as a continue would
+
+
+async def test_a_history_too_small_says_how_to_keep_more() -> None:
+    app = make_app(Debugger(load_scenario("glyphs8"), history_mb=0.01))
+    async with app.run_test(size=SMALL) as pilot:
+        for _ in range(12):
+            await pilot.press("n")
+        dbg = app.session.dbg
+        for _ in range(12):
+            await pilot.press("b")
+        assert dbg.step_number > 0 and "--history-mb" in pane_text(app, "status")
