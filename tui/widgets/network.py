@@ -40,7 +40,9 @@ class NetworkPane(Pane):
         s = self.session
         dbg = s.dbg
         shape = dbg.input_shape
-        what = f"{shape[0]} features" if len(shape) == 1 else f"{_shape(shape)} values"
+        count_ = shape[0] if len(shape) == 1 else 0
+        plural = "s" if count_ != 1 else ""
+        what = f"{count_} feature{plural}" if len(shape) == 1 else f"{_shape(shape)} values"
         lines = [Text(fit(f"  input   {what}", width), no_wrap=True)]
         name_width = max(len(layer.name) for layer in dbg.layers)
         for i, layer in enumerate(dbg.layers):
