@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .layout import PANES
 from .widgets.base import Lines, Pane
 from .widgets.gradients import GradientsPane
 
 if TYPE_CHECKING:
+    from backprop_tui.core import Granularity
+
     from .runner import Mode
     from .session import Session
 
@@ -163,7 +165,7 @@ class ActionsMixin(_Base):
         with s.lock:
             dbg = s.dbg
             try:
-                record = dbg.step(granularity)  # type: ignore[arg-type]
+                record = dbg.step(cast("Granularity", granularity))
             except Exception as err:  # shown in the log; the app stays usable
                 s.note(
                     f"step failed in {dbg.next_phase}: {type(err).__name__}: {err}", "error", "step"

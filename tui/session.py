@@ -112,7 +112,8 @@ class Session:
 
     @property
     def bias_name(self) -> str | None:
-        return self.spec.bias
+        bias: str | None = self.spec.bias
+        return bias
 
     def cursor_param(self) -> tuple[str, tuple[int, ...]]:
         """The parameter and index under the gradient cursor."""

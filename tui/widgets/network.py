@@ -118,7 +118,7 @@ def _layer_text(layer: LayerView) -> str:
     (``conv2d 3×3 → 6×6×4 relu``)."""
     if layer.kind == "dense" or not layer.output_shape or not layer.input_shape:
         return f"{layer.inputs}→{layer.units} {layer.activation or layer.kind}"
-    text = layer.kind
+    text: str = layer.kind
     if layer.kind == "conv2d" and len(layer.kernel_shape) == 4:
         text += f" {layer.kernel_shape[0]}×{layer.kernel_shape[1]}"
     text += f" → {_shape(layer.output_shape)}"
