@@ -8,7 +8,7 @@ machine and its counters), time travel (:mod:`.timetravel`) and the watch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from ..backends import Backend, make_backend
 from ..errors import NotPossible
-from ..maths import initializers, losses, optimizers
+from ..maths import initializers, optimizers
 from ..records import EpochStats, LogEntry, PhaseRecord, StepLog, UpdateArrays, UpdateRow
 from ..runview import (
     GRANULARITIES,
@@ -36,6 +36,7 @@ from ..watch.breakpoints import run_until as run_until_hit
 from ..watch.stats import StepStatistics
 from ..watch.watcher import Watch
 from .boundary import InputMaps, needs_two_inputs
+from .facts import ScenarioFacts
 from .gradcheck import GradCheckResult, gradient_check
 from .history import History
 from .loop import TrainingLoop, epoch_order
@@ -127,7 +128,7 @@ def _read_only(array: NDArray[Any]) -> NDArray[Any]:
     return view
 
 
-class Debugger:
+class Debugger(ScenarioFacts):
     """Owns a training run and advances it step by step, keeping what each phase computed.
 
     ``phase`` is the phase most recently completed (a fresh run stands where a
@@ -179,48 +180,8 @@ class Debugger:
 
     # ---------------------------------------------------------- what it is
     @property
-    def title(self) -> str:
-        return self.scenario.name
-
-    @property
-    def description(self) -> str:
-        return self.scenario.description
-
-    @property
     def where(self) -> str:
         return f"{self.backend.name} {self.backend.device} {self.dtype}"
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self.scenario.sample_shape
-
-    @property
-    def layers(self) -> Sequence[LayerView]:
-        return self._layers
-
-    @property
-    def layer_names(self) -> list[str]:
-        return [layer.name for layer in self.scenario.layers]
-
-    @property
-    def loss_name(self) -> str:
-        return self.scenario.loss
-
-    @property
-    def fused_output(self) -> bool:
-        return losses.FUSED.get(self.scenario.loss) == self.scenario.layers[-1].activation
-
-    @property
-    def update_rule(self) -> str:
-        return optimizers.rule_text(self.scenario.optimizer)
-
-    @property
-    def term_names(self) -> tuple[str, ...]:
-        return optimizers.term_names(self.scenario.optimizer)
-
-    @property
-    def metric_names(self) -> tuple[str, ...]:
-        return tuple(self.scenario.metrics)
 
     # ------------------------------------------------------------ counters
     @property
@@ -248,20 +209,12 @@ class Debugger:
         return self.loop.batch_in_epoch
 
     @property
-    def batch_size(self) -> int:
-        return self.scenario.training.batch_size
-
-    @property
     def total_steps(self) -> int:
         return self.total_epochs * self.scenario.steps_per_epoch()
 
     @property
     def total_epochs(self) -> int:
         return self.scenario.training.epochs + self._extra_epochs
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.scenario.steps_per_epoch()
 
     @property
     def finished(self) -> bool:

@@ -21,12 +21,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import NotPossible
-from ..maths import losses, optimizers
 from ..records import EpochStats, LogEntry, PhaseRecord, StepStats, UpdateArrays
 from ..run.boundary import needs_two_inputs
 from ..run.debugger import layer_view
+from ..run.facts import ScenarioFacts
 from ..run.gradcheck import GradCheckResult
-from ..runview import Batch, Granularity, InputMap, LayerView, RunKind, RunView, UpdateState
+from ..runview import Batch, Granularity, InputMap, RunKind, RunView, UpdateState
 from ..spec.data import Dataset
 from ..spec.expression_tree import Expression
 from ..spec.scenario import InitSpec, LayerSpec, OptimizerSpec, Scenario, TrainingSpec
@@ -125,7 +125,7 @@ def _pair(value: object, default: tuple[int, int]) -> tuple[int, int]:
 READ_ONLY = "a recorded replay cannot be changed: {what} needs a live run"
 
 
-class Replay:
+class Replay(ScenarioFacts):
     """Steps through a recorded run, a whole step at a time; nothing can be changed."""
 
     kind: RunKind = "replay"
@@ -166,48 +166,8 @@ class Replay:
 
     # ---------------------------------------------------------- what it is
     @property
-    def title(self) -> str:
-        return self.scenario.name
-
-    @property
-    def description(self) -> str:
-        return self.scenario.description
-
-    @property
     def where(self) -> str:
         return f"{self.backend.name} {self.backend.device} {self.backend.dtype}"
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self.scenario.sample_shape
-
-    @property
-    def layers(self) -> tuple[LayerView, ...]:
-        return self._layers
-
-    @property
-    def layer_names(self) -> list[str]:
-        return [layer.name for layer in self._layers]
-
-    @property
-    def loss_name(self) -> str:
-        return self.scenario.loss
-
-    @property
-    def fused_output(self) -> bool:
-        return losses.FUSED.get(self.scenario.loss) == self.scenario.layers[-1].activation
-
-    @property
-    def update_rule(self) -> str:
-        return optimizers.rule_text(self.scenario.optimizer)
-
-    @property
-    def term_names(self) -> tuple[str, ...]:
-        return optimizers.term_names(self.scenario.optimizer)
-
-    @property
-    def metric_names(self) -> tuple[str, ...]:
-        return tuple(self.scenario.metrics)
 
     # ----------------------------------------------------------- counters
     @property
@@ -221,20 +181,12 @@ class Replay:
         return self.step_index % self.steps_per_epoch
 
     @property
-    def batch_size(self) -> int:
-        return self.scenario.training.batch_size
-
-    @property
     def total_steps(self) -> int:
         return self.end
 
     @property
     def total_epochs(self) -> int:
         return self.scenario.training.epochs
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.scenario.steps_per_epoch()
 
     @property
     def finished(self) -> bool:
