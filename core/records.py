@@ -61,7 +61,8 @@ class PhaseRecord:
     forward (one layer): ``a_prev`` (batch, inputs), ``z``, ``a`` (batch, units);
     loss: ``y_pred``, ``y_true``, ``dL_da`` (batch, units);
     backward (one layer): ``dL_da``, ``dL_dz`` (batch, units) and each parameter's
-    gradient under its name; update: per parameter ``<name>``, ``<name>.change``
+    gradient under its name (with a regularizer: data part plus penalty part, the
+    penalty part also under ``<name>.penalty``); update: per parameter ``<name>``, ``<name>.change``
     and ``<name>.new``.
     """
 
@@ -73,7 +74,10 @@ class PhaseRecord:
     loss: float | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     arrays: Mapping[str, NDArray[Any]] = field(default_factory=dict)
-    complete: bool = True  # False while a forward or backward pass is half done
+    complete: bool = True
+    penalty: float | None = (
+        None  # the weight penalty inside ``loss`` (None: no regularizer)  # False while a forward or backward pass is half done
+    )
 
     def describe(self) -> str:
         where = f" {self.layer_name}" if self.layer_name else ""

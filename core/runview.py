@@ -16,7 +16,7 @@ backward pass finishes. Reading never takes the engine's work onto the UI.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -67,6 +67,9 @@ class LayerView:
     strides: tuple[int, int] = (1, 1)  # conv2d and pooling
     padding: str = "valid"
     epsilon: float = 1e-3  # batch normalization
+    # Weight penalties by parameter name: (regularizer, its gradient part), e.g.
+    # ("l2 0.01", "2·0.01·w"); the gradient of such a parameter is data part + that.
+    penalties: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def is_image(self) -> bool:
@@ -237,6 +240,10 @@ class RunView(Protocol):
 
     @property
     def can_gradcheck(self) -> bool: ...
+    @property
+    def can_set_learning_rate(self) -> bool:
+        """The learning rate can be changed for the steps that follow."""
+        ...
 
     # -------------------------------------------------------------- counters
     @property
@@ -277,7 +284,20 @@ class RunView(Protocol):
 
     # --------------------------------------------------------------- numbers
     @property
-    def loss(self) -> float | None: ...
+    def loss(self) -> float | None:
+        """The loss of the last forward pass, as Keras reports it: weight penalties included."""
+        ...
+
+    @property
+    def penalty(self) -> float | None:
+        """The weight penalties' part of ``loss``; None where no layer has a regularizer."""
+        ...
+
+    @property
+    def learning_rate(self) -> float | None:
+        """The learning rate the step in progress (or the next) updates with; None if unknown."""
+        ...
+
     @property
     def metrics(self) -> dict[str, float]: ...
     @property
@@ -357,6 +377,11 @@ class RunView(Protocol):
     ) -> RunResult: ...
     def hit_breakpoint(self, until: Expression | None = None) -> BreakHit | None: ...
     def set_weight(self, param: str, index: tuple[int, ...], value: float) -> float: ...
+    def set_learning_rate(self, rate: float) -> None:
+        """Update with ``rate`` from the step in progress (or the next) on; going back
+        before that step undoes it. Raises ValueError for a rate that is not positive."""
+        ...
+
     def parse_expression(self, text: str) -> Expression: ...
     def add_breakpoint(self, text: str) -> Breakpoint: ...
     def remove_breakpoint(self, i: int) -> Breakpoint: ...

@@ -86,6 +86,8 @@ class AttachedRun:
     can_go_back = True
     shows_phases = True
     can_gradcheck = True
+    can_set_learning_rate = False  # the script's optimizer (and scheduler) set it
+    penalty: float | None = None  # a model's own penalties are part of its loss
 
     def __init__(
         self,
@@ -770,6 +772,18 @@ class AttachedRun:
         with torch.no_grad():
             for param, index, _old, new in edits:
                 self._params[param][index] = new
+
+    @property
+    def learning_rate(self) -> float | None:
+        """The first parameter group's learning rate (the update table shows each group's)."""
+        groups = self.optimizer.param_groups
+        return float(groups[0]["lr"]) if groups and "lr" in groups[0] else None
+
+    def set_learning_rate(self, rate: float) -> None:
+        raise NotPossible(
+            "the learning rate of your own model is your script's: set it on the optimizer "
+            "(or its scheduler) there"
+        )
 
     def set_weight(self, param: str, index: tuple[int, ...], value: float) -> float:
         """Change one number of a parameter; returns the old value. Mid-step, the step

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..maths.optimizers import ArrayModule
+from ..maths.regularizers import Regularizer
 
 Array = Any  # the backend's own array type
 
@@ -43,6 +44,11 @@ class Backend(ABC):
         # the non-trainable numbers (moving statistics) its forward pass worked out.
         self.masks: dict[int, NDArray[Any]] = {}
         self.state_updates: dict[str, Array] = {}
+        # Keras' weight penalties by parameter name; this step's penalty (added to
+        # the loss ``compute_loss`` returns) and each penalised gradient's penalty part.
+        self.regularizers: dict[str, Regularizer] = {}
+        self.penalty_value: float | None = None
+        self.penalty_grads: dict[str, Array] = {}
 
     # moving data -------------------------------------------------------------
     @abstractmethod
@@ -58,6 +64,27 @@ class Backend(ABC):
 
     def params_host(self) -> dict[str, NDArray[Any]]:
         return {k: self.to_host(v) for k, v in self.params.items()}
+
+    # weight penalties --------------------------------------------------------
+    def sign(self, w: Array) -> Array:
+        return self.xp.sign(w)
+
+    def penalty(self, params: dict[str, Array] | None = None) -> float:
+        """The weight penalty of ``params`` (default: the current ones); 0 without regularizers."""
+        params = self.params if params is None else params
+        total = 0.0
+        for name, reg in self.regularizers.items():
+            total += float(reg.penalty(params[name]))
+        return total
+
+    def add_penalty_grad(self, name: str, grad: Array) -> Array:
+        """``grad`` (the data part) plus ``name``'s penalty part, which is kept apart."""
+        reg = self.regularizers.get(name)
+        if reg is None:
+            return grad
+        part = reg.gradient(self.params[name], self.sign)
+        self.penalty_grads[name] = part
+        return grad + part
 
     # one step ----------------------------------------------------------------
     def begin(
@@ -81,6 +108,8 @@ class Backend(ABC):
         self.grads = {}
         self.masks = dict(masks) if masks else {}
         self.state_updates = {}
+        self.penalty_value = None
+        self.penalty_grads = {}
 
     input_shape: tuple[int, ...] = ()
 

@@ -31,6 +31,7 @@ class NumpyBackend(Backend):
         self.pieces = [make_layer(layer) for layer in self.layers]
         self.activations = [get_activation(layer.activation) for layer in self.layers]
         self.fused = losses.FUSED.get(scenario.loss) == self.layers[-1].activation
+        self.regularizers = {k: r for layer in self.layers for k, r in layer.regularizers.items()}
         self.set_params({k: self.from_host(v) for k, v in params.items()})
         self._caches: list[Any] = [None] * len(self.layers)
 
@@ -60,13 +61,17 @@ class NumpyBackend(Backend):
         self.dL_da[-1] = result.dL_da
         if result.dL_dz is not None:
             self.dL_dz[-1] = result.dL_dz
-        return result.value
+        if not self.regularizers:
+            return result.value
+        self.penalty_value = self.penalty()
+        return result.value + self.penalty_value
 
     def backward_layer(self, i: int) -> None:
         if self.dL_dz[i] is None:
             self.dL_dz[i] = self.activations[i].backward(self.z[i], self.a[i], self.dL_da[i])
         grads, dL_da_prev = self.pieces[i].backward(self._caches[i], self.dL_dz[i], i > 0)
-        self.grads.update(grads)
+        for name, grad in grads.items():
+            self.grads[name] = self.add_penalty_grad(name, grad)
         if i > 0:
             self.dL_da[i - 1] = dL_da_prev
 

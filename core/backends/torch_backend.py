@@ -207,6 +207,7 @@ class TorchBackend(Backend):
             self._activations.append(_TORCH_ACTIVATIONS[act])
         self.loss_name = losses.canonical(scenario.loss)
         self.fused = losses.FUSED.get(self.loss_name) == self.layers[-1].activation
+        self.regularizers = {k: r for layer in self.layers for k, r in layer.regularizers.items()}
         self._reset_step()
         self.set_params({k: self.from_host(v) for k, v in params.items()})
 
@@ -381,6 +382,13 @@ class TorchBackend(Backend):
             loss = _logit_loss(self.loss_name, self.y, z_out)
         else:
             loss = _probability_loss(self.loss_name, self.y, a_out)
+        if self.regularizers:  # Keras adds the weight penalties to the loss; autograd sees them
+            penalty = sum(
+                (reg.penalty(self._leaves[name]) for name, reg in self.regularizers.items()),
+                torch.zeros((), dtype=self._torch_dtype, device=self._torch_device),
+            )
+            self.penalty_value = float(penalty.detach())
+            loss = loss + penalty
         found = dict(zip(keys, torch.autograd.grad(loss, inputs), strict=True))
         self._backprop = found
         if self.fused:
@@ -397,6 +405,9 @@ class TorchBackend(Backend):
             self.dL_dz[i] = found[f"dL_dz{i}"]
         for name in self.layers[i].param_names:
             self.grads[name] = found[name]
+            reg = self.regularizers.get(name)
+            if reg is not None:  # autograd's gradient holds it; its part is kept to be shown
+                self.penalty_grads[name] = reg.gradient(self.params[name], torch.sign)
         if i > 0:
             self.dL_da[i - 1] = found[f"dL_da{i - 1}"]
 

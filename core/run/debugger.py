@@ -8,6 +8,7 @@ machine and its counters), time travel (:mod:`.timetravel`) and the watch
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
@@ -117,6 +118,7 @@ def layer_view(layer: LayerSpec) -> LayerView:
         strides=layer.strides,
         padding=layer.padding,
         epsilon=layer.epsilon,
+        penalties={name: (reg.text(), reg.formula()) for name, reg in layer.regularizers.items()},
     )
 
 
@@ -145,6 +147,7 @@ class Debugger(ScenarioFacts):
     goes_back_exactly = True
     shows_phases = True
     can_gradcheck = True
+    can_set_learning_rate = True
 
     def __init__(
         self,
@@ -156,13 +159,20 @@ class Debugger(ScenarioFacts):
         keyframe_every: int = 8,
         epochs: int | None = None,
         breakpoints: bool = True,
+        learning_rate: float | None = None,
     ) -> None:
-        """``epochs`` replaces the scenario's (``--epochs``); ``breakpoints=False`` leaves
-        out the scenario's breakpoints (``--no-breakpoints``), NaN/Inf still stops."""
+        """``epochs`` replaces the scenario's (``--epochs``), as ``learning_rate`` does its
+        optimizer's (``--lr``); ``breakpoints=False`` leaves out the scenario's breakpoints
+        (``--no-breakpoints``), NaN/Inf still stops."""
         if epochs is not None:
             if epochs < 1:
                 raise ValueError(f"epochs must be at least 1, got {epochs}")
             scenario = replace(scenario, training=replace(scenario.training, epochs=epochs))
+        if learning_rate is not None:
+            if not (math.isfinite(learning_rate) and learning_rate > 0):
+                raise ValueError(f"a learning rate must be a positive number, got {learning_rate}")
+            options = {**scenario.optimizer.options, "learning_rate": float(learning_rate)}
+            scenario = replace(scenario, optimizer=replace(scenario.optimizer, options=options))
         self.scenario = scenario
         self.backend: Backend = make_backend(
             backend, scenario, initial_params(scenario), dtype, device
@@ -254,8 +264,43 @@ class Debugger(ScenarioFacts):
 
     @property
     def loss(self) -> float | None:
-        """The loss of the most recent forward pass."""
+        """The loss of the most recent forward pass (with the weight penalties, as Keras)."""
         return self.loop.loss
+
+    @property
+    def penalty(self) -> float | None:
+        """The weight penalties inside ``loss``; None when no layer has a regularizer."""
+        return self.loop.penalty
+
+    @property
+    def learning_rate(self) -> float:
+        return self.loop.learning_rate_at(self.step_index)
+
+    @property
+    def lr_changes(self) -> list[tuple[int, float]]:
+        """Learning rates set while running: (first step index, rate), in step order."""
+        return list(self.loop.lr_changes)
+
+    @property
+    def update_rule(self) -> str:
+        return optimizers.rule_text(self.loop.optimizer)
+
+    def set_learning_rate(self, rate: float) -> None:
+        """Update with ``rate`` from the step in progress (or the next one) on.
+
+        Going back to before that step undoes it; the log says so either way.
+        """
+        if not (math.isfinite(rate) and rate > 0):
+            raise ValueError(f"a learning rate must be a positive number, got {rate:g}")
+        old = self.learning_rate
+        self.loop.set_learning_rate(rate)
+        first = self.step_index + 1  # 1-based: the step in progress, or the next
+        self.watch.note(
+            self.step_number,
+            f"learning rate {old:g} → {rate:g} from step {first} on",
+            kind="event",
+        )
+        self._tell()
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -497,6 +542,7 @@ class Debugger(ScenarioFacts):
             self.watch.note(self.step_number, f"undid the edit {undone}", kind="edit")
             self._tell()
             return True
+        rates_before = len(self.loop.lr_changes)
         with np.errstate(all="ignore"):
             if not self.travel.back():
                 self._note_history_full()
@@ -504,6 +550,12 @@ class Debugger(ScenarioFacts):
         for breakpoint_ in self.watch.breakpoints:  # arriving at a step again is a new edge
             breakpoint_.held = False
         self.watch.note(self.step_number, f"went back to step {self.step_number}: {BACK_TO}")
+        if len(self.loop.lr_changes) < rates_before:
+            self.watch.note(
+                self.step_number,
+                f"going back undid a learning-rate change: lr = {self.learning_rate:g} again",
+                kind="event",
+            )
         self._tell()
         return True
 

@@ -8,6 +8,7 @@ back in time is just stepping this loop again.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any, Literal
@@ -67,7 +68,13 @@ class TrainingLoop:
         self.epoch_count = 0
         self.grads: dict[str, Any] = {}
         self.loss: float | None = None
+        self.penalty: float | None = None  # the part of ``loss`` the weight penalties make
         self.measured: dict[str, Any] = {}  # the last update's old weights and changes
+        # Learning rates set while it runs: (first step index it applies to, rate), in
+        # step order. Going back before a change drops it, so the steps that follow use
+        # the rate in force there, as a run that never changed it would.
+        self.lr_changes: list[tuple[int, float]] = []
+        self._optimizer = scenario.optimizer
 
     # ------------------------------------------------------------- position
     def pass_done(self) -> bool:
@@ -92,6 +99,38 @@ class TrainingLoop:
         if phase == "update" and self.phase == "update":
             return self.last_update
         return None
+
+    # ------------------------------------------------------------ learning rate
+    def learning_rate_at(self, step_index: int) -> float:
+        """The learning rate step ``step_index`` (0-based) updates with."""
+        rate = self.scenario.optimizer.learning_rate
+        for first, value in self.lr_changes:
+            if first > step_index:
+                break
+            rate = value
+        return rate
+
+    @property
+    def optimizer(self) -> optimizers.OptimizerSpec:
+        """The scenario's optimizer with the learning rate of the step in progress (or next)."""
+        rate = self.learning_rate_at(self.step_index)
+        if self._optimizer.learning_rate != rate:
+            options = {**self.scenario.optimizer.options, "learning_rate": rate}
+            self._optimizer = dataclasses.replace(self.scenario.optimizer, options=options)
+        return self._optimizer
+
+    def set_learning_rate(self, rate: float) -> None:
+        """Update with ``rate`` from the step in progress (or the next one) on."""
+        first = self.step_index
+        self.lr_changes = [c for c in self.lr_changes if c[0] < first]
+        if self.learning_rate_at(first) != rate:
+            self.lr_changes.append((first, rate))
+        if self._pending is not None:  # backward is done: the pending update used the old rate
+            self.compute_pending()
+
+    def forget_lr_changes_after(self, step_index: int) -> None:
+        """Going back to ``step_index``: the rates set later are undone."""
+        self.lr_changes = [c for c in self.lr_changes if c[0] <= step_index]
 
     # ------------------------------------------------------------- stepping
     def advance(self) -> PhaseRecord:
@@ -157,6 +196,7 @@ class TrainingLoop:
     def _compute_loss(self) -> PhaseRecord:
         b = self.backend
         self.loss = b.compute_loss()
+        self.penalty = b.penalty_value
         names = self.scenario.metrics
         if names:
             self.batch_metrics = metrics.compute(names, b.to_host(b.y), b.to_host(b.a[-1]))
@@ -166,6 +206,7 @@ class TrainingLoop:
         return self._record(
             "loss",
             loss=self.loss,
+            penalty=self.penalty,
             metrics=dict(self.batch_metrics),
             arrays={"y_pred": b.a[-1], "y_true": b.y, "dL_da": b.dL_da[-1]},
         )
@@ -179,6 +220,9 @@ class TrainingLoop:
         if i > 0:  # the layer below's upstream gradient comes with this layer's step
             arrays["dL_da_below"] = b.dL_da[i - 1]
         arrays.update({name: b.grads[name] for name in layer.param_names})
+        for name in layer.param_names:
+            if name in b.penalty_grads:
+                arrays[f"{name}.penalty"] = b.penalty_grads[name]
         if i == 0:  # layer order, like params, though backward fills them last layer first
             self.grads = {name: b.grads[name] for name in self.scenario.param_names}
             self.compute_pending()
@@ -191,7 +235,7 @@ class TrainingLoop:
         """Work out the optimizer's changes now, on the engine's side, so that
         the update table only ever reads them."""
         updates, state = optimizers.update(
-            self.scenario.optimizer, self.opt_state, dict(self.grads), self.backend.xp
+            self.optimizer, self.opt_state, dict(self.grads), self.backend.xp
         )
         self._pending, self._pending_state = updates, state
         params = self.backend.params
@@ -200,6 +244,8 @@ class TrainingLoop:
             arrays[name] = params[name]
             arrays[f"{name}.grad"] = self.grads[name]
             arrays[f"{name}.change"] = upd.change
+            if name in self.backend.penalty_grads:  # the gradient's weight-penalty part
+                arrays[f"{name}.penalty"] = self.backend.penalty_grads[name]
             read = upd.terms.__getitem__
             for term in upd.terms:  # read on demand: some terms are worked out only if shown
                 arrays[f"{name}.{term}"] = functools.partial(read, term)
@@ -281,7 +327,10 @@ class TrainingLoop:
             return None, None
         z, y_pred = (np.asarray(v, dtype=np.float64) for v in self.backend.predict(x))
         fused = losses.FUSED.get(self.scenario.loss) == self.scenario.layers[-1].activation
+        # As Keras' evaluate: the weight penalties count in the loss on held-out data too.
         value = losses.compute(self.scenario.loss, y, y_pred, z, fused).value
+        if self.backend.regularizers:
+            value += self.backend.penalty()
         return value, metrics.compute(self.scenario.metrics, y, y_pred)
 
     def forget_step(self) -> None:
@@ -291,4 +340,5 @@ class TrainingLoop:
         self.drop_pending()
         self.last_update = None
         self.grads, self.loss, self.batch_metrics = {}, None, {}
+        self.penalty = None
         self.backend.x = None

@@ -81,6 +81,7 @@ class TimeTravel:
         base = self.history.base_for(target)
         if base is None:
             return False
+        loop.forget_lr_changes_after(target)
         self._restore(base)
         while loop.step_index < target:
             loop.advance()

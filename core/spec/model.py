@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..maths import activations, initializers
+from ..maths.regularizers import DEFAULT_FACTOR, NAMES, Regularizer
 from ..maths.windows import PADDINGS, output_length
 from ..safetext import quote
 from .reader import Reader
@@ -26,7 +27,16 @@ MAX_PARAMS = 100_000_000
 MAX_ACTIVATIONS = 50_000_000
 
 COMMON = ("name", "type")
-KERNEL_KEYS = ("activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel", "bias")
+KERNEL_KEYS = (
+    "activation",
+    "use_bias",
+    "kernel_initializer",
+    "bias_initializer",
+    "kernel_regularizer",
+    "bias_regularizer",
+    "kernel",
+    "bias",
+)
 LAYER_KEYS: dict[str, tuple[str, ...]] = {
     "dense": (*COMMON, "units", *KERNEL_KEYS),
     "conv2d": (*COMMON, "filters", "kernel_size", "strides", "padding", *KERNEL_KEYS),
@@ -65,6 +75,25 @@ def _initializer(r: Reader, value: object, path: str, default: str) -> InitSpec:
             raise r.fail(f"{path}.{key}", f"the initializer {name} takes no option '{key}'")
         options[key] = r.number(raw, f"{path}.{key}")
     return InitSpec(name, options)
+
+
+def _regularizer(r: Reader, value: object, path: str) -> Regularizer | None:
+    """Keras' forms: ``l2`` or ``l1`` (factor 0.01), ``{l2: λ}``, ``{l1: λ}``, ``{l1: λ, l2: μ}``."""
+    if value is None:
+        return None
+    hint = "use l2, l1, {l2: 0.01}, {l1: 0.001} or {l1: 0.001, l2: 0.01}"
+    if isinstance(value, str):
+        name = r.choice(value, path, NAMES)
+        return Regularizer(**{name: DEFAULT_FACTOR})
+    if not isinstance(value, dict):
+        raise r.fail(path, f"expected a regularizer, got {quote(value)}; {hint}")
+    spec = r.mapping(value, path, NAMES, what=f"a regularizer ({hint})")
+    if not spec:
+        raise r.fail(path, f"the regularizer names no factor; {hint}")
+    factors = {name: r.number(spec[name], f"{path}.{name}", low=0.0) for name in spec}
+    if not any(factors.values()):
+        return None  # every factor 0: no penalty, as in Keras
+    return Regularizer(**factors)
 
 
 def _pair(r: Reader, value: object, path: str) -> tuple[int, int]:
@@ -142,6 +171,20 @@ class _Builder:
             raise self.r.fail(f"{path}.bias", "the layer has use_bias: false; remove bias:")
         return self.r.matrix(spec["bias"], f"{path}.bias", (units,))
 
+    def regularizers(
+        self, spec: dict[str, Any], path: str, use_bias: bool
+    ) -> tuple[Regularizer | None, Regularizer | None]:
+        """(kernel_regularizer, bias_regularizer) of a dense or conv2d layer."""
+        r = self.r
+        bias = _regularizer(r, spec.get("bias_regularizer"), f"{path}.bias_regularizer")
+        if bias is not None and not use_bias:
+            raise r.fail(
+                f"{path}.bias_regularizer",
+                "the layer has use_bias: false; remove bias_regularizer:",
+            )
+        kernel = _regularizer(r, spec.get("kernel_regularizer"), f"{path}.kernel_regularizer")
+        return kernel, bias
+
     def dense(
         self, spec: dict[str, Any], path: str, name: str, shape: tuple[int, ...], below: str
     ) -> LayerSpec:
@@ -158,6 +201,7 @@ class _Builder:
         kernel = (
             r.matrix(spec["kernel"], f"{path}.kernel", (width, units)) if "kernel" in spec else None
         )
+        penalties = self.regularizers(spec, path, use_bias)
         return LayerSpec(
             name=name,
             type="dense",
@@ -173,6 +217,8 @@ class _Builder:
             ),
             kernel=kernel,
             bias=self.bias(spec, path, use_bias, units),
+            kernel_regularizer=penalties[0],
+            bias_regularizer=penalties[1],
         )
 
     def windowed(
@@ -219,6 +265,7 @@ class _Builder:
                 kernel_shape,
                 what="kernel_h × kernel_w × in_channels × filters",
             )
+        penalties = self.regularizers(spec, path, use_bias)
         return LayerSpec(
             name=name,
             type="conv2d",
@@ -234,6 +281,8 @@ class _Builder:
             ),
             kernel=kernel,
             bias=self.bias(spec, path, use_bias, filters),
+            kernel_regularizer=penalties[0],
+            bias_regularizer=penalties[1],
             input_shape=shape,
             output_shape=(out_h, out_w, filters),
             kernel_size=size,

@@ -32,7 +32,14 @@ def summary_lines(scenario: Scenario) -> list[str]:
         lines.append(f"classes   {', '.join(data.class_names)} (ids 0–{len(data.class_names) - 1})")
     opt = scenario.optimizer
     options = ", ".join(f"{k}={v}" for k, v in opt.options.items())
-    lines.append(f"loss      {scenario.loss}")
+    penalties = [
+        f"{name} {reg.text()}"
+        for layer in scenario.layers
+        for name, reg in layer.regularizers.items()
+    ]
+    lines.append(f"loss      {scenario.loss}" + (" + weight penalties" if penalties else ""))
+    if penalties:
+        lines.append(f"penalties {'; '.join(penalties)} (Keras' λ·Σ|w| and λ·Σw²)")
     lines.append(f"optimizer {opt.name} ({options})")
     if scenario.metrics:
         lines.append(f"metrics   {', '.join(scenario.metrics)}")

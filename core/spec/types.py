@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..maths.optimizers import OptimizerSpec
+from ..maths.regularizers import Regularizer
 from ..records import PHASES
 
 __all__ = [
@@ -87,6 +88,8 @@ class LayerSpec:
     epsilon: float = 1e-3
     gamma: NDArray[np.float64] | None = None
     beta: NDArray[np.float64] | None = None
+    kernel_regularizer: Regularizer | None = None  # Keras' penalties, added to the loss
+    bias_regularizer: Regularizer | None = None
 
     def __post_init__(self) -> None:
         # Dense layers built before shapes were kept (traces, tests) get theirs here.
@@ -125,6 +128,16 @@ class LayerSpec:
             f"{self.name}.moving_mean": (self.units,),
             f"{self.name}.moving_variance": (self.units,),
         }
+
+    @property
+    def regularizers(self) -> dict[str, Regularizer]:
+        """The penalised parameters' names and their regularizers."""
+        found: dict[str, Regularizer] = {}
+        if self.kernel_regularizer is not None and self.has_kernel:
+            found[f"{self.name}.kernel"] = self.kernel_regularizer
+        if self.bias_regularizer is not None and self.has_kernel and self.use_bias:
+            found[f"{self.name}.bias"] = self.bias_regularizer
+        return found
 
     @property
     def param_names(self) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import tempfile
 import time
@@ -271,6 +272,15 @@ def _check_metadata(header: dict[str, Any]) -> None:
             _expect(init.get("options", {}), dict, f"scenario.layers[{i}].{key}.options")
             if set(init) - {"name", "options"}:
                 raise ValueError(f"scenario.layers[{i}].{key} has unknown keys")
+        for key in ("kernel_regularizer", "bias_regularizer"):
+            if layer.get(key) is None:
+                continue
+            reg = _expect(layer[key], dict, f"scenario.layers[{i}].{key}")
+            if set(reg) - {"l1", "l2"}:
+                raise ValueError(f"scenario.layers[{i}].{key} has unknown keys")
+            for factor in reg.values():
+                if not math.isfinite(_expect(factor, (int, float), f"scenario.layers[{i}].{key}")):
+                    raise ValueError(f"scenario.layers[{i}].{key} is not finite")
     for n in _expect(meta.get("input_shape", []), list, "scenario.input_shape"):
         _expect(n, int, "scenario.input_shape[]")
     optimizer = _expect(meta.get("optimizer"), dict, "scenario.optimizer")
@@ -293,6 +303,15 @@ def _check_metadata(header: dict[str, Any]) -> None:
         if _expect(header.get(key), int, key) < 0:
             raise ValueError(f"{key} is negative")
     _expect(header.get("params_every", 0), int, "params_every")
+    last = -1
+    for change in _expect(header.get("lr_changes", []), list, "lr_changes"):
+        if not isinstance(change, list) or len(change) != 2:
+            raise ValueError("lr_changes[] is not a pair [step, rate]")
+        first = _expect(change[0], int, "lr_changes[][0]")
+        rate = _expect(change[1], (int, float), "lr_changes[][1]")
+        if first <= last or not (math.isfinite(rate) and rate > 0):
+            raise ValueError("lr_changes is not a list of [step, positive rate] in step order")
+        last = first
     for key in ("created", "stopped"):
         if header.get(key) is not None:
             _expect(header[key], str, key)
@@ -409,6 +428,14 @@ def scenario_metadata(dbg: Debugger) -> dict[str, Any]:
                 "use_bias": layer.use_bias,
                 "kernel_initializer": dataclasses.asdict(layer.kernel_initializer),
                 "bias_initializer": dataclasses.asdict(layer.bias_initializer),
+                **{
+                    key: reg.as_dict()
+                    for key, reg in (
+                        ("kernel_regularizer", layer.kernel_regularizer),
+                        ("bias_regularizer", layer.bias_regularizer),
+                    )
+                    if reg is not None
+                },
                 **_shape_fields(layer),
             }
             for layer in s.layers
@@ -626,6 +653,8 @@ class TraceRecorder:
             "max_bytes": self.max_bytes,
             "stopped": self.stopped,
             "log_dropped": self.log_dropped,
+            # Learning rates set while it ran: [first step index, rate], in step order.
+            "lr_changes": [[first, rate] for first, rate in dbg.lr_changes],
         }
         return Trace(
             header=header,

@@ -21,6 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import NotPossible
+from ..maths import optimizers
+from ..maths.regularizers import Regularizer
 from ..records import EpochStats, LogEntry, PhaseRecord, StepStats, UpdateArrays
 from ..run.boundary import needs_two_inputs
 from ..run.debugger import layer_view
@@ -66,6 +68,12 @@ class ReplayHistory:
         return self.newest_step - self.oldest_step
 
 
+def _regularizer(raw: dict[str, float] | None) -> Regularizer | None:
+    if raw is None:
+        return None
+    return Regularizer(l1=float(raw.get("l1", 0.0)), l2=float(raw.get("l2", 0.0)))
+
+
 def recorded_scenario(trace: Trace) -> RecordedScenario:
     meta = trace.header["scenario"]
     layers = tuple(
@@ -86,6 +94,8 @@ def recorded_scenario(trace: Trace) -> RecordedScenario:
             rate=float(layer.get("rate", 0.0)),
             momentum=float(layer.get("momentum", 0.99)),
             epsilon=float(layer.get("epsilon", 1e-3)),
+            kernel_regularizer=_regularizer(layer.get("kernel_regularizer")),
+            bias_regularizer=_regularizer(layer.get("bias_regularizer")),
         )
         for layer in meta["layers"]
     )
@@ -135,6 +145,8 @@ class Replay(ScenarioFacts):
     goes_back_exactly = True
     shows_phases = False
     can_gradcheck = False
+    can_set_learning_rate = False
+    penalty: float | None = None  # traces keep the loss as Keras reports it, not its parts
     phase = "update"
     next_phase = "input"
     layer_index: int | None = None
@@ -207,6 +219,28 @@ class Replay(ScenarioFacts):
         raise NotPossible(READ_ONLY.format(what="training on"))
 
     # ------------------------------------------------------------ numbers
+    @property
+    def learning_rate(self) -> float:
+        """The rate the step shown updated with: the scenario's, or one set while it ran."""
+        shown = max(self.step_index - 1, self.start)
+        rate = self.scenario.optimizer.learning_rate
+        for first, value in self.trace.header.get("lr_changes", []):
+            if first > shown:
+                break
+            rate = float(value)
+        return rate
+
+    @property
+    def update_rule(self) -> str:
+        spec = self.scenario.optimizer
+        if spec.learning_rate != self.learning_rate:
+            options = {**spec.options, "learning_rate": self.learning_rate}
+            spec = dataclasses.replace(spec, options=options)
+        return optimizers.rule_text(spec)
+
+    def set_learning_rate(self, rate: float) -> None:
+        raise NotPossible(READ_ONLY.format(what="changing the learning rate"))
+
     @property
     def loss(self) -> float | None:
         i = self.step_index - self.start - 1
