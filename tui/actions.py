@@ -357,6 +357,38 @@ class ActionsMixin(_Base):
 
             self.push_screen(GradcheckScreen(self.session))
 
+    def action_learning_rate(self) -> None:
+        """``L``: the learning rate of the steps that follow (while running, too)."""
+        s = self.session
+        dbg = s.dbg
+        if not dbg.can_set_learning_rate:
+            if s.read_only:
+                self._not_here("changing the learning rate")
+            else:
+                self._refuse("the learning rate is your script's: set it on its optimizer")
+            return
+        from .weight_screen import LearningRateScreen
+
+        with s.lock:
+            rate = dbg.learning_rate
+            where = f"from step {dbg.step_index + 1} on"
+        if rate is None:
+            self._refuse("this run's learning rate is not known here")
+            return
+
+        def done(new: float | None) -> None:
+            if new is None:
+                s.status = "learning rate unchanged"
+            else:
+                with s.lock:
+                    dbg.set_learning_rate(new)
+                    first = dbg.step_index + 1
+                    s.revision += 1
+                s.status = f"learning rate {rate:g} → {new:g} from step {first} on (going back past it undoes it)"
+            self.redraw_all()
+
+        self.push_screen(LearningRateScreen(where, rate), done)
+
     def action_edit_weight(self) -> None:
         if not self._writable("editing weights"):
             return

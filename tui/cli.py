@@ -126,6 +126,16 @@ def epochs_option(func: F) -> F:
     )(func)
 
 
+def lr_option(func: F) -> F:
+    return click.option(
+        "--lr",
+        "learning_rate",
+        type=click.FloatRange(0.0, None, min_open=True),
+        default=None,
+        help="Train with this learning rate instead of the scenario optimizer's.",
+    )(func)
+
+
 def make_debugger(
     scenario_name: str, backend: str, device: str, dtype: str, seed: int | None, **extra: Any
 ) -> Debugger:
@@ -228,6 +238,7 @@ def main() -> None:
 )
 @no_breakpoints_option
 @epochs_option
+@lr_option
 @user_errors
 def open_(
     scenario: str,
@@ -239,11 +250,14 @@ def open_(
     history_mb: float,
     no_breakpoints: bool = False,
     epochs: int | None = None,
+    learning_rate: float | None = None,
 ) -> None:
     """Open the debugger on SCENARIO (a .yaml path or a bundled name such as xor), or on
     the model a training script defines (a .py file, run as code)."""
     debugger: RunView
     attached = None
+    if is_script(scenario) and learning_rate is not None:
+        fail("--lr sets a scenario's learning rate; a training script sets its own optimizer's")
     if is_script(scenario):
         debugger = attached = make_attached(scenario, history_mb=history_mb)
         follow_unless_leader(attached)
@@ -257,6 +271,7 @@ def open_(
             history_mb=history_mb,
             epochs=epochs,
             breakpoints=not no_breakpoints,
+            learning_rate=learning_rate,
         )
     from .app import make_app
 
@@ -354,6 +369,7 @@ def check(
 )
 @no_breakpoints_option
 @epochs_option
+@lr_option
 @user_errors
 def run(
     scenario: str,
@@ -368,6 +384,7 @@ def run(
     trace_mb: float = 64.0,
     no_breakpoints: bool = False,
     epochs: int | None = None,
+    learning_rate: float | None = None,
 ) -> None:
     """Train SCENARIO headless: progress on stderr, the result on stdout.
 
@@ -379,6 +396,8 @@ def run(
     ends, and the trace so far is saved. SCENARIO may be a training script
     (.py, run as code).
     """
+    if is_script(scenario) and learning_rate is not None:
+        fail("--lr sets a scenario's learning rate; a training script sets its own optimizer's")
     if is_script(scenario):
         _run_script(scenario, steps, until, as_json, save)
         return
@@ -393,6 +412,7 @@ def run(
             history_mb=1,
             epochs=epochs,
             breakpoints=not no_breakpoints,
+            learning_rate=learning_rate,
         )
         if until is not None:
             dbg.parse_expression(until)  # a bad expression fails here, before any training
@@ -464,6 +484,8 @@ def run_summary(dbg: Debugger, stopped_by: str, steps: int | None = None) -> dic
     """
     taken = dbg.step_number if steps is None else steps
     result: dict[str, Any] = {"steps": taken, "epoch": dbg.epoch_number, "loss": dbg.loss}
+    if dbg.penalty is not None:  # loss is Keras' (data + penalty); the penalty apart
+        result["penalty"] = dbg.penalty
     result.update(dbg.metrics)
     if dbg.epoch_history:
         last = dbg.epoch_history[-1].as_dict()

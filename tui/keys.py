@@ -51,6 +51,7 @@ KEYS: tuple[Key, ...] = (
     Key("g", "gradcheck", "gradchk", "Gradient check against finite differences", "", 11),
     Key("B", "breakpoints", "breaks", "Edit breakpoints", "B", 8),
     Key("w", "edit_weight", "edit", "Edit the weight under the cursor", "", 12),
+    Key("L", "learning_rate", "", "Set the learning rate for the steps that follow", "L"),
     Key("question_mark", "help", "help", "Show the keys", "?", 13),
     Key("q", "quit", "quit", "Quit", "", 14),
 )

@@ -181,4 +181,8 @@ class Session:
         loss = self.dbg.loss
         if loss is None:
             return "loss —"
-        return f"loss {loss:.4g}" if math.isfinite(loss) else f"loss {loss}"
+        text = f"loss {loss:.4g}" if math.isfinite(loss) else f"loss {loss}"
+        penalty = self.dbg.penalty
+        if penalty is not None:  # Keras' loss holds the weight penalties; they are shown apart
+            text += f" (penalty {penalty:.4g})"
+        return text

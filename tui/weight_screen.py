@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -79,3 +81,23 @@ class GotoScreen(WeightScreen):
 
     def parse(self, text: str) -> float:
         return float(parse_step(text))
+
+
+def parse_rate(text: str) -> float:
+    """A learning rate from what was typed: a positive number; ValueError with a sentence."""
+    value = parse_value(text)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"a learning rate is a positive number, such as 0.1 or 1e-3, not {value:g}"
+        )
+    return value
+
+
+class LearningRateScreen(WeightScreen):
+    """Asks for the learning rate of the steps that follow (``L``)."""
+
+    def question(self) -> str:
+        return f"Learning rate {self.where} (now {self.value:.6g}):"
+
+    def parse(self, text: str) -> float:
+        return parse_rate(text)

@@ -82,6 +82,9 @@ class ChainRulePane(Pane):
             formula = f"dL/db{where} = Σ_b dL/dz[b,{j}]"
         else:
             formula = f"dL/dw{where} = Σ_b a_prev[b,{i}] · dL/dz[b,{j}]"
+        penalty = spec.penalties.get(param)
+        if penalty is not None:  # the weight penalty's own part, added to the data part
+            formula += f" + {penalty[1]}"
         lines.append(Text(fit(formula, width), no_wrap=True))
         batch = len(arrays["z"]) if "z" in arrays else 0
         room = height - len(lines) - 1  # below: the table, then the sum
@@ -100,7 +103,7 @@ class ChainRulePane(Pane):
         room = height - len(lines) - 1  # the sum (or a hint) takes the last line
         lines += self._table(columns, width, room)
         if "dL_dz" in arrays:
-            lines += self._sum_lines(arrays, i, j, is_bias, grad, width)
+            lines += self._sum_lines(arrays, param, index, is_bias, grad, width)
         else:
             hint = f"dL/dz of {spec.name} comes with the backward pass: step on (space or l)"
             lines.append(Text(fit(hint, width), style="italic", no_wrap=True))
@@ -138,7 +141,11 @@ class ChainRulePane(Pane):
                 return lines + wrap(RECORDED.format(what="the activations it needs"), width)
             hint = f"dL/dz of {s.spec.name} comes with the backward pass: step on (space or l)"
             return [*lines, Text(fit(hint, width), style="italic", no_wrap=True)]
-        lines += [Text(fit(line, width), no_wrap=True) for line in rule.formula]
+        formula = list(rule.formula)
+        penalty = s.spec.penalties.get(param)
+        if penalty is not None and formula:
+            formula[0] += f" + {penalty[1]}"
+        lines += [Text(fit(line, width), no_wrap=True) for line in formula]
         if s.spec.activation is not None and height - len(lines) > 6:
             lines.append(Text(fit(self._dz_rule(), width), style="dim", no_wrap=True))
         if rule.example and height - len(lines) > 5:
@@ -146,10 +153,26 @@ class ChainRulePane(Pane):
         columns: list[Column] = [(h, v, k) for k, (h, v) in enumerate(rule.columns)]
         lines += self._table(columns, width, height - len(lines) - 1)
         text = f"Σ = {num(rule.total)} ({rule.terms} terms)"
+        text, total = self._add_penalty(text, rule.total, param, index, arrays)
         if grad is not None:
-            agrees = np.isclose(rule.total, grad, rtol=1e-6, atol=1e-12)
+            agrees = np.isclose(total, grad, rtol=1e-6, atol=1e-12)
             text += f"  backprop gave {num(grad)} {'✓ same' if agrees else '✗ differs'}"
         return [*lines, Text(fit(text, width), style="bold", no_wrap=True)]
+
+    def _add_penalty(
+        self,
+        text: str,
+        total: float,
+        param: str,
+        index: tuple[int, ...],
+        arrays: Mapping[str, Any],
+    ) -> tuple[str, float]:
+        """The sum's text and value with the weight penalty's part added, where there is one."""
+        key = f"{param}.penalty"
+        if key not in arrays:
+            return text, total
+        part = float(arrays[key][index])
+        return f"{text} + penalty {num(part)} = {num(total + part)}", total + part
 
     def _dz_rule(self) -> str:
         spec = self.session.spec
@@ -213,15 +236,16 @@ class ChainRulePane(Pane):
     def _sum_lines(
         self,
         arrays: Mapping[str, Any],
-        i: int,
-        j: int,
+        param: str,
+        index: tuple[int, ...],
         is_bias: bool,
         grad: float | None,
         width: int,
     ) -> list[Text]:
+        i, j = index[0], index[-1]
         dz = arrays["dL_dz"][:, j]
         total = float(dz.sum() if is_bias else np.dot(arrays["a_prev"][:, i], dz))
-        text = f"Σ = {num(total)}"
+        text, total = self._add_penalty(f"Σ = {num(total)}", total, param, index, arrays)
         if grad is not None:
             agrees = np.isclose(total, grad, rtol=1e-6, atol=1e-12)
             text += f"  backprop gave {num(grad)} {'✓ same' if agrees else '✗ differs'}"

@@ -104,7 +104,14 @@ class UpdatePane(Pane):
             return [rule, *wrap(text, width, "italic")]
         ranked = self._ranked()
         total = sum(src.size for src in sources)
-        page = max(height - 3, 1)
+        rules = [rule]
+        if s.spec.penalties and height > 6:  # where the gradient's penalty column comes from
+            parts = ", ".join(
+                f"{name.split('.')[-1]}: {formula}"
+                for name, (_, formula) in s.spec.penalties.items()
+            )
+            rules.append(Text(fit(f"g = data part + penalty ({parts})", width), style="dim"))
+        page = max(height - 2 - len(rules), 1)
         self._page = page
         self._total = min(total, TOP) if ranked else total
         self.row_offset = min(self.row_offset, max(self._total - page, 0))
@@ -117,8 +124,11 @@ class UpdatePane(Pane):
         order = f"top {min(TOP, total)} by |change|" if ranked else "index order"
         title = f"{state} · {s.spec.name} · {count(total)} numbers · {order}"
         title += f" · rows {self.row_offset + 1}–{self.row_offset + len(rows)}"
-        lines = [Text(fit(title, width), style="bold", no_wrap=True), rule]
-        return lines + self._table(rows, s.dbg.term_names, width)
+        lines = [Text(fit(title, width), style="bold", no_wrap=True), *rules]
+        terms = s.dbg.term_names
+        if s.spec.penalties:  # the gradient is data part + this; the penalty column says how much
+            terms = (*terms, "penalty")
+        return lines + self._table(rows, terms, width)
 
     def _in_order(self, sources: list[UpdateArrays], page: int) -> list[UpdateRow]:
         rows: list[UpdateRow] = []
@@ -140,7 +150,7 @@ class UpdatePane(Pane):
                 ",".join(str(i) for i in r.index),
                 num(r.value, 6),
                 num(r.gradient, 6),
-                *(num(r.terms.get(t, float("nan")), term_digits) for t in terms),
+                *(num(r.terms[t], term_digits) if t in r.terms else "—" for t in terms),
                 num(r.change, 6),
                 num(r.new_value, 6),
             ]
