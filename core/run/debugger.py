@@ -283,7 +283,12 @@ class Debugger(ScenarioFacts):
 
     @property
     def update_rule(self) -> str:
-        return optimizers.rule_text(self.loop.optimizer)
+        """The rule of the update the table shows: between steps the one just applied
+        (with the rate it used), mid-step the pending one."""
+        loop = self.loop
+        shown = loop.step_index - 1 if loop.phase == "update" and loop.step_index else None
+        spec = loop.optimizer if shown is None else loop.optimizer_at(shown)
+        return optimizers.rule_text(spec)
 
     def set_learning_rate(self, rate: float) -> None:
         """Update with ``rate`` from the step in progress (or the next one) on.

@@ -113,7 +113,11 @@ class TrainingLoop:
     @property
     def optimizer(self) -> optimizers.OptimizerSpec:
         """The scenario's optimizer with the learning rate of the step in progress (or next)."""
-        rate = self.learning_rate_at(self.step_index)
+        return self.optimizer_at(self.step_index)
+
+    def optimizer_at(self, step_index: int) -> optimizers.OptimizerSpec:
+        """The scenario's optimizer with the learning rate of step ``step_index``."""
+        rate = self.learning_rate_at(step_index)
         if self._optimizer.learning_rate != rate:
             options = {**self.scenario.optimizer.options, "learning_rate": rate}
             self._optimizer = dataclasses.replace(self.scenario.optimizer, options=options)

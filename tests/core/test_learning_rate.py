@@ -31,7 +31,6 @@ def test_a_change_follows_the_new_rate_and_going_back_undoes_it(name: str) -> No
         dbg.step("batch")
     dbg.set_learning_rate(old_rate / 4)
     assert dbg.learning_rate == old_rate / 4
-    assert f"lr = {old_rate / 4:g}" in dbg.update_rule
     # The step after the change updates with the new rate.
     if scenario.optimizer.name == "sgd" and not scenario.optimizer.options["momentum"]:
         before = params_of(dbg)
@@ -41,6 +40,7 @@ def test_a_change_follows_the_new_rate_and_going_back_undoes_it(name: str) -> No
             np.testing.assert_array_equal(value, expected)
     else:
         dbg.step("batch")
+    assert f"lr = {old_rate / 4:g}" in dbg.update_rule  # beside the update it made
     twin = Debugger(scenario)
     for _ in range(6):
         twin.step("batch")
@@ -142,3 +142,15 @@ def test_run_lr_overrides_the_scenario() -> None:
     assert plain.loss != dbg.loss
     bad = runner.invoke(main, ["run", "xor", "--lr", "0"])
     assert bad.exit_code == 2 and "--lr" in bad.output
+
+
+def test_the_rule_beside_an_applied_update_is_the_rate_it_used() -> None:
+    dbg = Debugger(load_scenario("xor"))
+    for _ in range(3):
+        dbg.step("batch")
+    dbg.set_learning_rate(0.125)
+    assert "lr = 0.5)" in dbg.update_rule  # the table still shows step 3's update
+    dbg.step("phase")
+    while dbg.phase != "backward" or dbg.layer_index != 0:
+        dbg.step("phase")
+    assert "lr = 0.125)" in dbg.update_rule  # the pending update uses the new rate

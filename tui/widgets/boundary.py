@@ -157,10 +157,21 @@ class BoundaryPane(Pane):
             what = f"{m.layer_name}: class"
         else:
             what = f"{m.layer_name} {m.activation}"
-        stale = "…" if key != self.shown_key else ""
-        line = Text(f"{what} · step {m.step_index}{stale}  ", no_wrap=True, overflow="ellipsis")
-        line.append_text(legend(m, palette))
-        line.append(points_legend(m, palette), style="dim")
+        stale = "…" if key != self.shown_key else ""  # a newer map is being worked out
+        short = f"unit {unit}/{m.units}" if per_unit else what.split(" ", 1)[-1]
+        # The longest form that fits: the points' legend goes first, then the layer and step.
+        for head, points in (
+            (f"{what} · step {m.step_index}", True),
+            (what, False),
+            (short, False),
+        ):
+            line = Text(f"{head}{stale}  ", no_wrap=True, overflow="ellipsis")
+            line.append_text(legend(m, palette))
+            if points:
+                line.append(points_legend(m, palette), style="dim")
+            line.rstrip()
+            if line.cell_len <= width:
+                return line
         line.truncate(width)
         return line
 

@@ -100,7 +100,8 @@ class ChainRulePane(Pane):
         if not self._dense(arrays):
             return [*lines[:1], *wrap(not_dense(spec, arrays["z"].shape), width, "italic")]
         columns = self._columns(arrays, i, j, is_bias)
-        room = height - len(lines) - 1  # the sum (or a hint) takes the last line
+        # the sum (or a hint) takes the last line; with a penalty, maybe two
+        room = height - len(lines) - (2 if param in spec.penalties else 1)
         lines += self._table(columns, width, room)
         if "dL_dz" in arrays:
             lines += self._sum_lines(arrays, param, index, is_bias, grad, width)
@@ -151,13 +152,10 @@ class ChainRulePane(Pane):
         if rule.example and height - len(lines) > 5:
             lines.append(Text(fit(rule.example, width), style="dim", no_wrap=True))
         columns: list[Column] = [(h, v, k) for k, (h, v) in enumerate(rule.columns)]
-        lines += self._table(columns, width, height - len(lines) - 1)
+        lines += self._table(columns, width, height - len(lines) - (2 if penalty else 1))
         text = f"Σ = {num(rule.total)} ({rule.terms} terms)"
         text, total = self._add_penalty(text, rule.total, param, index, arrays)
-        if grad is not None:
-            agrees = np.isclose(total, grad, rtol=1e-6, atol=1e-12)
-            text += f"  backprop gave {num(grad)} {'✓ same' if agrees else '✗ differs'}"
-        return [*lines, Text(fit(text, width), style="bold", no_wrap=True)]
+        return [*lines, *self._verdict(text, total, grad, width)]
 
     def _add_penalty(
         self,
@@ -246,7 +244,15 @@ class ChainRulePane(Pane):
         dz = arrays["dL_dz"][:, j]
         total = float(dz.sum() if is_bias else np.dot(arrays["a_prev"][:, i], dz))
         text, total = self._add_penalty(f"Σ = {num(total)}", total, param, index, arrays)
-        if grad is not None:
-            agrees = np.isclose(total, grad, rtol=1e-6, atol=1e-12)
-            text += f"  backprop gave {num(grad)} {'✓ same' if agrees else '✗ differs'}"
-        return [Text(fit(text, width), style="bold", no_wrap=True)]
+        return self._verdict(text, total, grad, width)
+
+    @staticmethod
+    def _verdict(text: str, total: float, grad: float | None, width: int) -> list[Text]:
+        """The sum and whether backprop agrees: one line, or two where one is too narrow."""
+        if grad is None:
+            return [Text(fit(text, width), style="bold", no_wrap=True)]
+        agrees = np.isclose(total, grad, rtol=1e-6, atol=1e-12)
+        verdict = f"backprop gave {num(grad)} {'✓ same' if agrees else '✗ differs'}"
+        if len(text) + 2 + len(verdict) <= width:
+            return [Text(f"{text}  {verdict}", style="bold", no_wrap=True)]
+        return [Text(fit(part, width), style="bold", no_wrap=True) for part in (text, verdict)]

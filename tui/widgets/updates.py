@@ -127,7 +127,7 @@ class UpdatePane(Pane):
         lines = [Text(fit(title, width), style="bold", no_wrap=True), *rules]
         terms = s.dbg.term_names
         if s.spec.penalties:  # the gradient is data part + this; the penalty column says how much
-            terms = (*terms, "penalty")
+            terms = ("penalty", *terms)  # first: the optimizer's terms give way before it
         return lines + self._table(rows, terms, width)
 
     def _in_order(self, sources: list[UpdateArrays], page: int) -> list[UpdateRow]:
