@@ -247,6 +247,7 @@ TWO_INPUTS = [
     "circles",
     "moons",
     "spirals",
+    "overfit",
     "bug_dying_relu",
     "bug_saturation",
     "bug_symmetry",
