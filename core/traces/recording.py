@@ -78,6 +78,9 @@ class Trace:
     grads: dict[str, F64]
     log: list[dict[str, Any]] = field(default_factory=list)
     path: str | None = None
+    # A two-input network's training and validation data (x_train, y_train, x_val,
+    # y_val), so that a replay can draw the input plane; empty otherwise.
+    plane: dict[str, F64] = field(default_factory=dict)
 
     @property
     def steps(self) -> int:
@@ -106,6 +109,7 @@ class Trace:
         out.update({f"epoch/{k}": v for k, v in self.epochs.items()})
         out.update({f"params/{k}": v for k, v in self.params.items()})
         out.update({f"grads/{k}": v for k, v in self.grads.items()})
+        out.update({f"plane/{k}": v for k, v in self.plane.items()})
         return out
 
 
@@ -380,6 +384,8 @@ def _assemble(header: dict[str, Any], arrays: dict[str, NDArray[Any]], name: str
             values[n] = array
         stored[kind] = (at, values)
     log = _check_log(header.get("log", []))
+    meta = header["scenario"]
+    plane = _check_plane(arrays, int(meta["inputs"]), int(meta["layers"][-1]["units"]))
     return Trace(
         header={k: v for k, v in header.items() if k != "log"},
         loss=loss,
@@ -393,7 +399,48 @@ def _assemble(header: dict[str, Any], arrays: dict[str, NDArray[Any]], name: str
         grads=stored["grads"][1],
         log=log,
         path=name,
+        plane=plane,
     )
+
+
+PLANE_KEYS = ("x_train", "y_train", "x_val", "y_val")
+MAX_PLANE_POINTS = 100_000  # beyond this a trace keeps no data: the map would hide it anyway
+
+
+def _check_plane(arrays: dict[str, NDArray[Any]], inputs: int, outputs: int) -> dict[str, F64]:
+    """The recorded data of a two-input network, checked; empty when the trace has none."""
+    found = {k.removeprefix("plane/"): v for k, v in arrays.items() if k.startswith("plane/")}
+    if not found:
+        return {}
+    if set(found) != set(PLANE_KEYS) or inputs != 2:
+        raise ValueError("its plane data is incomplete")
+    plane: dict[str, F64] = {}
+    for split in ("train", "val"):
+        x, y = np.asarray(found[f"x_{split}"]), np.asarray(found[f"y_{split}"])
+        if x.dtype.kind != "f" or y.dtype.kind != "f" or x.ndim != 2 or y.ndim != 2:
+            raise ValueError(f"plane/x_{split} and plane/y_{split} are not tables of numbers")
+        if (
+            x.shape[1] != 2
+            or y.shape[1] != outputs
+            or len(x) != len(y)
+            or len(x) > MAX_PLANE_POINTS
+        ):
+            raise ValueError(f"plane/x_{split} has shape {x.shape}, y {y.shape}")
+        plane[f"x_{split}"], plane[f"y_{split}"] = x.astype(np.float64), y.astype(np.float64)
+    return plane
+
+
+def plane_of(dbg: Debugger) -> dict[str, F64]:
+    """The data a replay draws the input plane with: a two-input network's, if not too big."""
+    data = dbg.scenario.data
+    if dbg.scenario.sample_shape != (2,) or len(data.x_train) + len(data.x_val) > MAX_PLANE_POINTS:
+        return {}
+    return {
+        "x_train": data.x_train,
+        "y_train": data.y_train,
+        "x_val": data.x_val,
+        "y_val": data.y_val,
+    }
 
 
 # ------------------------------------------------------------------------ recording
@@ -519,6 +566,8 @@ class TraceRecorder:
         itemsize = max(np.asarray(v).itemsize for v in dbg.params.values())
         self.snapshot_bytes = 2 * itemsize * dbg.scenario.param_count + 2 * len(self.shapes) * 8
         self.stopped: str | None = None
+        self.plane = plane_of(dbg)
+        self.plane_bytes = sum(v.nbytes for v in self.plane.values())
         self._keep(self.start_step, with_grads=False)
 
     # --------------------------------------------------------------- sizes
@@ -532,6 +581,7 @@ class TraceRecorder:
             + per_step * len(self.loss)
             + per_epoch * len(self.epoch_rows)
             + self.log_bytes
+            + self.plane_bytes
         )
 
     def _room_for_snapshots(self) -> int:
@@ -668,6 +718,7 @@ class TraceRecorder:
             grad_steps=np.array(grad_steps, dtype=np.int64),
             grads=self._stack(snapshots, grad_steps, 1),
             log=list(self.log),
+            plane=dict(self.plane),
         )
 
     def _epoch_arrays(self) -> dict[str, F64]:

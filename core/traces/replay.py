@@ -20,11 +20,12 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from ..backends.numpy_backend import NumpyBackend
 from ..errors import NotPossible
 from ..maths import optimizers
 from ..maths.regularizers import Regularizer
 from ..records import EpochStats, LogEntry, PhaseRecord, StepStats, UpdateArrays
-from ..run.boundary import needs_two_inputs
+from ..run.boundary import InputMaps, needs_two_inputs
 from ..run.debugger import layer_view
 from ..run.facts import ScenarioFacts
 from ..run.gradcheck import GradCheckResult
@@ -33,7 +34,7 @@ from ..spec.data import Dataset
 from ..spec.expression_tree import Expression
 from ..spec.scenario import InitSpec, LayerSpec, OptimizerSpec, Scenario, TrainingSpec
 from ..watch.breakpoints import BreakHit, Breakpoint, RunResult
-from .recording import Trace, TraceError, load_trace
+from .recording import MAX_PLANE_POINTS, Trace, TraceError, load_trace
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +69,10 @@ class ReplayHistory:
         return self.newest_step - self.oldest_step
 
 
+def _class_names(raw: object) -> tuple[str, ...] | None:
+    return tuple(str(n) for n in raw) if isinstance(raw, list) else None
+
+
 def _regularizer(raw: dict[str, float] | None) -> Regularizer | None:
     if raw is None:
         return None
@@ -100,12 +105,14 @@ def recorded_scenario(trace: Trace) -> RecordedScenario:
         for layer in meta["layers"]
     )
     inputs, outputs = int(meta["inputs"]), layers[-1].units
+    plane = trace.plane  # a two-input network's data, kept so the input plane can be drawn
     empty = Dataset(
-        x_train=np.zeros((0, inputs)),
-        y_train=np.zeros((0, outputs)),
-        x_val=np.zeros((0, inputs)),
-        y_val=np.zeros((0, outputs)),
+        x_train=plane.get("x_train", np.zeros((0, inputs))),
+        y_train=plane.get("y_train", np.zeros((0, outputs))),
+        x_val=plane.get("x_val", np.zeros((0, inputs))),
+        y_val=plane.get("y_val", np.zeros((0, outputs))),
         source=f"recorded in {trace.path}" if trace.path else "recorded trace",
+        class_names=_class_names(meta.get("class_names")),
     )
     return RecordedScenario(
         name=meta["name"],
@@ -174,6 +181,9 @@ class Replay(ScenarioFacts):
         self._epoch_ends = [int(end) for end in trace.epochs.get("end", np.zeros(0))]
         self._step_stats = [self._step_stat(i) for i in range(trace.steps)]
         self._epoch_stats = [self._epoch_stat(i) for i in range(len(self._epoch_ends))]
+        self._maps: InputMaps | None = None  # made when first asked for
+        self._map_backend: NumpyBackend | None = None
+        self._map_step: int | None = None
         self.step_index = self.start
 
     # ---------------------------------------------------------- what it is
@@ -320,15 +330,43 @@ class Replay(ScenarioFacts):
 
     @property
     def no_input_map(self) -> str | None:
-        # The plane's range and its points are the data's, and the data stays where
-        # the run was recorded.
-        return needs_two_inputs(self.scenario) or (
-            "A recording keeps weights, not the training data, so it has no input plane "
-            "to draw the decision boundary on: open the scenario itself to see it."
-        )
+        # The plane's range and its points are the data's: a trace keeps a two-input
+        # network's data (up to MAX_PLANE_POINTS points), and weights every K steps.
+        if needs_two_inputs(self.scenario) is not None:
+            return needs_two_inputs(self.scenario)
+        if not self.trace.plane:
+            return (
+                "This recording holds no training data (it had more than "
+                f"{MAX_PLANE_POINTS:,} points, or an older backprop-tui wrote it), so it has "
+                "no input plane to draw on: open the scenario itself to see it."
+            )
+        if self.params_step is None:
+            return "No weights were recorded up to this step, so there is no map to draw."
+        return None
 
     def input_map(self, cols: int, rows: int, layer: int | None = None) -> InputMap | None:
-        return None
+        """The map of the weights recorded at (or last before) the step shown, worked out
+        with the NumPy reference in float64; its step says which weights drew it."""
+        step = self.params_step
+        if self.no_input_map is not None or step is None:
+            return None
+        if self._maps is None:
+            self._maps = InputMaps(self.scenario)
+        if self._map_backend is None or self._map_step != step:
+            params = {k: np.asarray(v, dtype=np.float64) for k, v in self.params.items()}
+            if self._map_backend is None:
+                self._map_backend = NumpyBackend(self.scenario, params, "float64")
+            else:
+                self._map_backend.set_params(params)
+            self._map_step = step
+        backend = self._map_backend
+        return self._maps.get(
+            step, backend.params, backend.predict, backend.params_host, cols, rows, layer
+        )
+
+    @property
+    def maps_computed(self) -> int:
+        return self._maps.computed if self._maps is not None else 0
 
     @property
     def breakpoints(self) -> tuple[Breakpoint, ...]:

@@ -3,6 +3,8 @@ pass written out here, point by point."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import numpy as np
@@ -132,15 +134,18 @@ def test_more_than_two_inputs_says_it_needs_two() -> None:
     assert "64" in dbg.no_input_map
 
 
-def test_a_replay_says_why_it_has_no_map() -> None:
+def test_a_replay_draws_the_map_and_says_why_when_it_cannot() -> None:
     dbg = Debugger(load_scenario("xor"))
     recorder = TraceRecorder(dbg, 1 << 20)
     dbg.listeners.append(recorder.observe)
     dbg.run(3)
-    replay = Replay(recorder.trace())
+    trace = recorder.trace()
+    replay = Replay(trace)
     assert isinstance(replay, RunView)
-    assert replay.input_map(10, 10) is None
-    assert replay.no_input_map is not None and "training data" in replay.no_input_map
+    assert replay.no_input_map is None and replay.input_map(10, 10) is not None
+    bare = Replay(dataclasses.replace(trace, plane={}))  # as an older trace, without data
+    assert bare.input_map(10, 10) is None
+    assert bare.no_input_map is not None and "training data" in bare.no_input_map
 
 
 def test_torch_and_numpy_draw_the_same_map() -> None:
