@@ -38,7 +38,7 @@ async def main() -> None:
         await pilot.press("z")
         pane = app.query_one("#boundary", BoundaryPane)
         deadline = time.monotonic() + 10
-        while pane.shown is None or pane.shown_key is None and time.monotonic() < deadline:
+        while pane.shown is None or (pane.shown_key is None and time.monotonic() < deadline):
             await pilot.pause(0.05)  # the engine works the map out on its own thread
         await pilot.pause(0.3)
         app.save_screenshot("boundary.svg", path=str(HERE))

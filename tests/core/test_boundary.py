@@ -4,7 +4,6 @@ pass written out here, point by point."""
 from __future__ import annotations
 
 import dataclasses
-
 import math
 
 import numpy as np

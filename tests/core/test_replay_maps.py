@@ -68,7 +68,7 @@ def test_a_trace_without_data_says_why_there_is_no_map(tmp_path: Path) -> None:
     assert replay.no_input_map is not None and "no training data" in replay.no_input_map
 
 
-def Trace_without_plane(trace: object) -> object:  # noqa: N802 - reads as the thing it makes
+def Trace_without_plane(trace: object) -> object:
     import dataclasses
 
     return dataclasses.replace(trace, plane={})  # type: ignore[type-var]

@@ -159,12 +159,11 @@ class BoundaryPane(Pane):
             what = f"{m.layer_name} {m.activation}"
         stale = "…" if key != self.shown_key else ""  # a newer map is being worked out
         short = f"unit {unit}/{m.units}" if per_unit else what.split(" ", 1)[-1]
-        # The longest form that fits: the points' legend goes first, then the layer and step.
-        for head, points in (
-            (f"{what} · step {m.step_index}", True),
-            (what, False),
-            (short, False),
-        ):
+        # The longest form that fits: the points' legend goes first, then the layer's name;
+        # the step stays longest (in a replay it says which recorded weights drew the map).
+        step = f" · step {m.step_index}"
+        forms = ((what + step, True), (what + step, False), (short + step, False), (short, False))
+        for head, points in forms:
             line = Text(f"{head}{stale}  ", no_wrap=True, overflow="ellipsis")
             line.append_text(legend(m, palette))
             if points:

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
 
-from ..render import count, fit, short
+from ..render import count, fit, short, wrap
 from .base import Pane
 
 
@@ -74,7 +74,12 @@ class NetworkPane(Pane):
             style = "reverse bold" if selected else ""
             lines.append(Text(fit(text, width), style=style, no_wrap=True))
         lines.append(Text(fit(f"  loss    {dbg.loss_name}", width), style="dim", no_wrap=True))
-        lines.append(Text(fit(f"  {dbg.update_rule}", width), style="dim", no_wrap=True))
+        # The rule wraps, indented, where the pane has the rows: a cut formula says nothing.
+        rule = wrap(dbg.update_rule, max(width - 2, 1), "dim")
+        if len(rule) > 1 and height - len(lines) >= len(rule) + 1:
+            lines += [Text("  ", style="dim") + line for line in rule]
+        else:
+            lines.append(Text(fit(f"  {dbg.update_rule}", width), style="dim", no_wrap=True))
         lines += self._batch_lines(width, height - len(lines))
         return lines
 
