@@ -76,20 +76,29 @@ def shape_text(array: NDArray[Any]) -> str:
     return "×".join(str(n) for n in np.shape(array))
 
 
-def stats_text(array: NDArray[Any], zero_note: bool = False) -> str:
-    """min, max and mean of an array, and the fraction that is exactly zero when asked."""
+def stats_text(array: NDArray[Any], zero_note: bool = False, width: int | None = None) -> str:
+    """min, max and mean of an array, how many are not finite, and the fraction that is
+    exactly zero when asked; within ``width``, the mean goes first, then the zero share,
+    then the words, so that no number is cut."""
     data = np.asarray(array, dtype=np.float64)
     finite = data[np.isfinite(data)]
     if not finite.size:
         return "no finite values"
-    text = f"min {num(float(finite.min()), 3)} max {num(float(finite.max()), 3)}"
-    text += f" mean {num(float(finite.mean()), 3)}"
+    lo, hi = num(float(finite.min()), 3), num(float(finite.max()), 3)
+    mean = f" mean {num(float(finite.mean()), 3)}"
     bad = data.size - finite.size
-    if bad:
-        text += f" · {bad} not finite"
-    if zero_note:
-        text += f" · {100 * float(np.mean(data == 0)):.0f}% zero"
-    return text
+    not_finite = f" · {bad} not finite" if bad else ""
+    zero = f" · {100 * float(np.mean(data == 0)):.0f}% zero" if zero_note else ""
+    forms = (
+        f"min {lo} max {hi}{mean}{not_finite}{zero}",
+        f"min {lo} max {hi}{not_finite}{zero}",
+        f"min {lo} max {hi}{not_finite}",
+        f"{lo} to {hi}{not_finite}",  # not lo…hi: that is how a colour scale is written
+        f"{lo} to {hi}",
+    )
+    if width is None:
+        return forms[0]
+    return next((form for form in forms if len(form) <= width), forms[-1])
 
 
 def numbers(block: Block, palette: Palette) -> list[Text]:
@@ -114,7 +123,8 @@ def heat(block: Block, palette: Palette, width: int, height: int, cache: GridCac
     lines = [Text(fit(title, width), style="bold", no_wrap=True)]
     lines += heat_lines(grid, palette, cell=cell)
     lines.append(legend(grid.scale, palette, width))
-    lines.append(Text(fit(stats_text(data, block.zero_note), width), style="dim", no_wrap=True))
+    stats = stats_text(data, block.zero_note, width)
+    lines.append(Text(fit(stats, width), style="dim", no_wrap=True))
     return lines
 
 
@@ -184,4 +194,7 @@ def arrange(
     each_h = (height - (n - 1)) // n
     if each_h >= 5:
         return _stacked([heat(b, palette, width, each_h, cache) for b in chosen])
-    return [Text(fit(f"{b.title} {stats_text(b.array)}", width), no_wrap=True) for b in chosen]
+    return [
+        Text(fit(f"{b.title} {stats_text(b.array, width=width - len(b.title) - 1)}", width))
+        for b in chosen
+    ]

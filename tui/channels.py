@@ -85,7 +85,7 @@ def channel_maps(
         return [
             *lines,
             *numbers,
-            Text(fit(stats_text(image, zero_note), width), style="dim", no_wrap=True),
+            Text(fit(stats_text(image, zero_note, width), width), style="dim", no_wrap=True),
         ]
     room = height - 3  # title above; legend and summary below
     rows, cols, cell = h, w, 2
@@ -97,7 +97,7 @@ def channel_maps(
             rows, cols = max(math.ceil(rows / 2), 2), max(math.ceil(cols / 2), 2)
         shown = _fits(rows, cols, cell, channels, width, room)
     if shown == 0:
-        return [*lines, Text(fit(stats_text(image, zero_note), width), no_wrap=True)]
+        return [*lines, Text(fit(stats_text(image, zero_note, width), width), no_wrap=True)]
     scale = scale_of(image)
     tiles = []
     for c in range(shown):
@@ -122,7 +122,7 @@ def channel_maps(
     if shown < channels:
         note.append(f"  … {channels - shown} more channels", style="dim")
     lines.append(note)
-    lines.append(Text(fit(stats_text(image, zero_note), width), style="dim", no_wrap=True))
+    lines.append(Text(fit(stats_text(image, zero_note, width), width), style="dim", no_wrap=True))
     return lines
 
 

@@ -24,7 +24,8 @@ class ActivationsPane(Pane):
         record = s.dbg.record_of("forward", s.layer)
         if record is None:
             return Text(fit(f"{s.spec.name}: not computed yet this step", width), no_wrap=True)
-        return Text(fit(f"a = {s.spec.activation}(z): {stats_text(record.arrays['a'])}", width))
+        head = f"a = {s.spec.activation}(z): "
+        return Text(fit(head + stats_text(record.arrays["a"], width=width - len(head)), width))
 
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
