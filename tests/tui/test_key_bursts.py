@@ -3,7 +3,7 @@
 Keys are posted in bursts of 40 without waiting between them, as a terminal
 delivers a paste, drawn with a fixed seed from every key the app answers to —
 stepping, continue and pause, time travel, zoom, every dialog (help, breakpoints,
-weight editor, gradient check, the command palette) with Enter, Escape and text.
+weight editor, learning rate, go-to-step, gradient check, the command palette) with Enter, Escape and text.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ KEYS = [
     "g",
     "B",
     "w",
+    "L",
+    "G",
     "question_mark",
     "up",
     "down",
