@@ -369,10 +369,20 @@ class EpochLog(_Table, Sequence[EpochStats]):
     """Every finished epoch's figures, kept as columns like :class:`StepLog`.
 
     A run whose epoch is one batch (xor) finishes an epoch a step; an
-    :class:`EpochStats` object an epoch would hold some 400 bytes each.
+    :class:`EpochStats` object an epoch would hold some 400 bytes each. The
+    newest is kept as it came too: each step reads it (its validation figures).
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._newest: EpochStats | None = None
+
+    def __delitem__(self, index: slice) -> None:
+        super().__delitem__(index)
+        self._newest = None
+
     def append(self, stats: EpochStats) -> None:
+        self._newest = stats
         row: dict[str, tuple[Literal["count", "int", "float"], float]] = {
             "epoch": ("count", stats.epoch),
             "loss": ("float", stats.loss),
@@ -403,4 +413,7 @@ class EpochLog(_Table, Sequence[EpochStats]):
     def __getitem__(self, index: int | slice) -> EpochStats | list[EpochStats]:
         if isinstance(index, slice):
             return [self._item(i) for i in self._slice(index)]
-        return self._item(self._index(index))
+        i = self._index(index)
+        if i == self._n - 1 and self._newest is not None:
+            return self._newest
+        return self._item(i)

@@ -227,7 +227,7 @@ def test_the_validation_epochs_are_read_once_each_and_again_after_a_cut() -> Non
     first = Counted.reads
     for _ in range(10):
         assert len(seen.sync(log)) == 50
-    assert Counted.reads - first == 10  # the last epoch, to see it is still the same
+    assert Counted.reads - first <= 10  # at most the last epoch, to see it is still the same
     del log[40:]  # going back
     log.append(EpochStats(40, 2.0, {}, 0.25))
     got = seen.sync(log)
