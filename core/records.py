@@ -212,7 +212,9 @@ class _Column:
             if int(value) == self.start + i - self.since and not self.gaps:
                 return
             self.kind = "int"
-            self._widen(np.int64, capacity, i)
+            last = self.start + i - 1 - self.since
+            wide = _INT32[0] <= min(self.start, last) and max(self.start, last) < _INT32[1]
+            self._widen(np.int32 if wide else np.int64, capacity, i)
         data = self.data
         assert data is not None
         if data.dtype == np.int32 and not _INT32[0] <= value < _INT32[1]:
@@ -339,7 +341,8 @@ class StepLog(_Table, Sequence[StepStats]):
     def append(self, stats: StepStats) -> None:
         row: dict[str, tuple[Literal["count", "int", "float"], float]] = {
             "step": ("count", stats.step),
-            "epoch": ("int", stats.epoch),
+            # Not stored while each step is an epoch of its own (xor), int32 otherwise.
+            "epoch": ("count", stats.epoch),
             "loss": ("float", stats.loss),
         }
         row.update({f"m:{k}": ("float", v) for k, v in stats.metrics.items()})
