@@ -169,54 +169,194 @@ class UpdateArrays:
         )
 
 
-class StepLog(Sequence[StepStats]):
-    """Every finished step's loss and metrics, kept as columns of numbers.
+_INT32 = (-(2**31), 2**31)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-    A run of a million steps keeps about 8 bytes a figure here, where a
-    :class:`StepStats` object a step held some 290. Reading an item builds
-    its ``StepStats``; ``del log[n:]`` forgets the steps after the first ``n``
-    (going back in time), and ``append`` adds one.
+
+class _Column:
+    """One figure per row of a :class:`_Table`, as compactly as its values allow.
+
+    Numbers are never rounded: integers sit in int32 and floats in float32 until
+    a value needs more (then the column is widened to 64 bits, once), and a
+    column of consecutive integers (step and epoch counters) is not stored at
+    all until a value breaks the run. Rows before ``since`` and rows in ``gaps``
+    lack the figure (a metric a step did not measure).
     """
+
+    __slots__ = ("data", "gaps", "kind", "since", "start")
+
+    def __init__(self, kind: Literal["count", "int", "float"], capacity: int, since: int) -> None:
+        self.kind = kind
+        self.since = since
+        self.gaps: set[int] = set()
+        self.start: int | None = None  # kind "count": the value of row ``since``
+        self.data: NDArray[Any] | None = None
+        if kind != "count":
+            self.data = np.zeros(capacity, dtype=np.int32 if kind == "int" else np.float32)
+
+    def resize(self, capacity: int) -> None:
+        if self.data is not None:
+            data = np.zeros(capacity, dtype=self.data.dtype)
+            keep = min(capacity, len(self.data))
+            data[:keep] = self.data[:keep]
+            self.data = data
+
+    def _widen(self, dtype: type[np.generic], capacity: int, rows: int) -> None:
+        data = np.zeros(capacity, dtype=dtype)
+        if self.data is not None:
+            data[:rows] = self.data[:rows]
+        elif self.start is not None:  # the run of counts, written out
+            data[self.since : rows] = np.arange(self.start, self.start + rows - self.since)
+        self.data = data
+
+    def put(self, i: int, value: float, capacity: int) -> None:
+        if self.kind == "count":
+            if self.start is None:
+                self.start = int(value) - (i - self.since)
+            if int(value) == self.start + i - self.since and not self.gaps:
+                return
+            self.kind = "int"
+            last = self.start + i - 1 - self.since
+            wide = _INT32[0] <= min(self.start, last) and max(self.start, last) < _INT32[1]
+            self._widen(np.int32 if wide else np.int64, capacity, i)
+        data = self.data
+        assert data is not None
+        if data.dtype == np.int32 and not _INT32[0] <= value < _INT32[1]:
+            self._widen(np.int64, capacity, i)
+        elif data.dtype == np.float32 and not _fits_float32(value):
+            self._widen(np.float64, capacity, i)
+        assert self.data is not None
+        self.data[i] = value
+
+    def get(self, i: int) -> float | int | None:
+        if i < self.since or i in self.gaps:
+            return None
+        if self.data is None:
+            assert self.start is not None
+            return self.start + i - self.since
+        value = self.data[i]
+        return int(value) if self.kind != "float" else float(value)
+
+    def truncate(self, rows: int) -> None:
+        self.gaps = {g for g in self.gaps if g < rows}
+        if rows <= self.since:
+            self.start = None
+
+    @property
+    def nbytes(self) -> int:
+        return (0 if self.data is None else self.data.nbytes) + 64 * len(self.gaps)
+
+
+def _fits_float32(value: float) -> bool:
+    """Whether float32 holds ``value`` exactly (NaN and ±Inf included)."""
+    if math.isnan(value) or math.isinf(value):
+        return True
+    if abs(value) > _FLOAT32_MAX:
+        return False
+    return float(np.float32(value)) == value
+
+
+class _Table:
+    """Rows of named figures kept as :class:`_Column` s: some bytes a figure
+    instead of a Python object a row. ``del table[n:]`` forgets the newest rows."""
 
     def __init__(self) -> None:
         self._n = 0
-        self._step = np.zeros(64, dtype=np.int64)
-        self._epoch = np.zeros(64, dtype=np.int64)
-        self._loss = np.zeros(64, dtype=np.float64)
-        self._metrics: dict[str, NDArray[np.float64]] = {}
+        self._capacity = 0
+        self._columns: dict[str, _Column] = {}
 
     def __len__(self) -> int:
         return self._n
 
-    def _grow(self) -> None:
-        size = max(64, 2 * len(self._loss))
+    def _column(self, name: str, kind: Literal["count", "int", "float"]) -> _Column:
+        column = self._columns.get(name)
+        if column is None:
+            column = self._columns[name] = _Column(kind, self._capacity, self._n)
+        return column
 
-        def bigger(old: NDArray[Any], fill: float = 0.0) -> NDArray[Any]:
-            new = np.full(size, fill, dtype=old.dtype)
-            new[: len(old)] = old
-            return new
-
-        self._step, self._epoch, self._loss = (
-            bigger(self._step),
-            bigger(self._epoch),
-            bigger(self._loss),
-        )
-        self._metrics = {k: bigger(v, math.nan) for k, v in self._metrics.items()}
-
-    def append(self, stats: StepStats) -> None:
-        if self._n == len(self._loss):
-            self._grow()
+    def _append(self, row: Mapping[str, tuple[Literal["count", "int", "float"], float]]) -> None:
+        if self._n == self._capacity:
+            # Grown by a quarter, not doubled: at most a fifth of the columns stands empty.
+            self._capacity = max(64, self._capacity + self._capacity // 4)
+            for column in self._columns.values():
+                column.resize(self._capacity)
         i = self._n
-        self._step[i], self._epoch[i], self._loss[i] = stats.step, stats.epoch, stats.loss
-        for name, value in stats.metrics.items():
-            if name not in self._metrics:
-                self._metrics[name] = np.full(len(self._loss), math.nan)
-            self._metrics[name][i] = value
+        for name, column in self._columns.items():
+            if name not in row:
+                column.gaps.add(i)
+        for name, (kind, value) in row.items():
+            self._column(name, kind).put(i, value, self._capacity)
         self._n += 1
 
+    def _index(self, index: int) -> int:
+        if index < 0:
+            index += self._n
+        if not 0 <= index < self._n:
+            raise IndexError(f"{type(self).__name__} index out of range")
+        return index
+
+    def _slice(self, index: slice) -> range:
+        return range(*index.indices(self._n))
+
+    def __delitem__(self, index: slice) -> None:
+        start, stop, stride = index.indices(self._n)
+        if stop != self._n or stride != 1:
+            raise ValueError("only the newest rows can be forgotten: del log[n:]")
+        self._n = min(self._n, start)
+        for name in [k for k, c in self._columns.items() if c.since >= self._n]:
+            del self._columns[name]  # no row left that has it
+        for column in self._columns.values():
+            column.truncate(self._n)
+
+    def _figures(self, i: int, prefix: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, column in self._columns.items():
+            if name.startswith(prefix):
+                value = column.get(i)
+                if value is not None:
+                    out[name[len(prefix) :]] = float(value)
+        return out
+
+    def _float_column(self, name: str) -> NDArray[np.float64]:
+        column = self._columns.get(name)
+        if column is None or column.data is None:
+            return np.zeros(0)
+        view = column.data[: self._n]
+        if view.dtype != np.float64:
+            return view.astype(np.float64)  # exact: float32 held these values exactly
+        view = view.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def nbytes(self) -> int:
+        return sum(c.nbytes for c in self._columns.values())
+
+
+class StepLog(_Table, Sequence[StepStats]):
+    """Every finished step's loss and metrics, kept as columns of numbers.
+
+    A run of a million steps keeps a few bytes a figure here (consecutive step
+    numbers none at all), where a :class:`StepStats` object a step held some
+    290. Reading an item builds its ``StepStats``; ``del log[n:]`` forgets the
+    steps after the first ``n`` (going back in time), and ``append`` adds one.
+    """
+
+    def append(self, stats: StepStats) -> None:
+        row: dict[str, tuple[Literal["count", "int", "float"], float]] = {
+            "step": ("count", stats.step),
+            # Not stored while each step is an epoch of its own (xor), int32 otherwise.
+            "epoch": ("count", stats.epoch),
+            "loss": ("float", stats.loss),
+        }
+        row.update({f"m:{k}": ("float", v) for k, v in stats.metrics.items()})
+        self._append(row)
+
     def _item(self, i: int) -> StepStats:
-        metrics = {k: float(v[i]) for k, v in self._metrics.items() if not math.isnan(v[i])}
-        return StepStats(int(self._step[i]), int(self._epoch[i]), float(self._loss[i]), metrics)
+        c = self._columns
+        step, epoch, loss = c["step"].get(i), c["epoch"].get(i), c["loss"].get(i)
+        assert step is not None and epoch is not None and loss is not None
+        return StepStats(int(step), int(epoch), float(loss), self._figures(i, "m:"))
 
     @overload
     def __getitem__(self, index: int) -> StepStats: ...
@@ -224,26 +364,63 @@ class StepLog(Sequence[StepStats]):
     def __getitem__(self, index: slice) -> list[StepStats]: ...
     def __getitem__(self, index: int | slice) -> StepStats | list[StepStats]:
         if isinstance(index, slice):
-            return [self._item(i) for i in range(*index.indices(self._n))]
-        if index < 0:
-            index += self._n
-        if not 0 <= index < self._n:
-            raise IndexError("step log index out of range")
-        return self._item(index)
-
-    def __delitem__(self, index: slice) -> None:
-        start, stop, stride = index.indices(self._n)
-        if stop != self._n or stride != 1:
-            raise ValueError("only the newest steps can be forgotten: del log[n:]")
-        self._n = min(self._n, start)
+            return [self._item(i) for i in self._slice(index)]
+        return self._item(self._index(index))
 
     def losses(self) -> NDArray[np.float64]:
         """The loss of every step, as one read-only array."""
-        view = self._loss[: self._n].view()
-        view.flags.writeable = False
-        return view
+        return self._float_column("loss")
 
-    @property
-    def nbytes(self) -> int:
-        arrays = [self._step, self._epoch, self._loss, *self._metrics.values()]
-        return sum(a.nbytes for a in arrays)
+
+class EpochLog(_Table, Sequence[EpochStats]):
+    """Every finished epoch's figures, kept as columns like :class:`StepLog`.
+
+    A run whose epoch is one batch (xor) finishes an epoch a step; an
+    :class:`EpochStats` object an epoch would hold some 400 bytes each. The
+    newest is kept as it came too: each step reads it (its validation figures).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._newest: EpochStats | None = None
+
+    def __delitem__(self, index: slice) -> None:
+        super().__delitem__(index)
+        self._newest = None
+
+    def append(self, stats: EpochStats) -> None:
+        self._newest = stats
+        row: dict[str, tuple[Literal["count", "int", "float"], float]] = {
+            "epoch": ("count", stats.epoch),
+            "loss": ("float", stats.loss),
+        }
+        row.update({f"m:{k}": ("float", v) for k, v in stats.metrics.items()})
+        if stats.val_loss is not None:
+            row["val_loss"] = ("float", stats.val_loss)
+        row.update({f"v:{k}": ("float", v) for k, v in stats.val_metrics.items()})
+        self._append(row)
+
+    def _item(self, i: int) -> EpochStats:
+        c = self._columns
+        epoch, loss = c["epoch"].get(i), c["loss"].get(i)
+        assert epoch is not None and loss is not None
+        val = c["val_loss"].get(i) if "val_loss" in c else None
+        return EpochStats(
+            epoch=int(epoch),
+            loss=float(loss),
+            metrics=self._figures(i, "m:"),
+            val_loss=None if val is None else float(val),
+            val_metrics=self._figures(i, "v:"),
+        )
+
+    @overload
+    def __getitem__(self, index: int) -> EpochStats: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[EpochStats]: ...
+    def __getitem__(self, index: int | slice) -> EpochStats | list[EpochStats]:
+        if isinstance(index, slice):
+            return [self._item(i) for i in self._slice(index)]
+        i = self._index(index)
+        if i == self._n - 1 and self._newest is not None:
+            return self._newest
+        return self._item(i)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
 import numpy as np
-from backprop_tui.core import Batch, LayerView, LogEntry, RunView
+from backprop_tui.core import Batch, EpochStats, LayerView, LogEntry, RunView
 from numpy.typing import NDArray
 
 from .blocks import GridCache
@@ -57,6 +57,31 @@ class EngineLock:
             yield
 
 
+class ValidationEpochs:
+    """The finished epochs that have validation figures, each read from the run once.
+
+    A run's epoch history may be long (xor ends an epoch every step) and is kept
+    as columns, so reading it whole at every redraw would build every epoch's
+    record again; this reads only the epochs added since, and starts over when
+    the history was cut or rewritten (going back, an edit) under it.
+    """
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.last = ""  # repr of the last epoch read (NaN-safe, unlike ==)
+        self.epochs: list[EpochStats] = []
+
+    def sync(self, history: Sequence[EpochStats]) -> list[EpochStats]:
+        n = self.seen
+        if len(history) < n or (n and repr(history[n - 1]) != self.last):
+            self.seen, self.last, self.epochs = 0, "", []
+        if len(history) > self.seen:
+            new = history[self.seen :]
+            self.epochs += [e for e in new if e.val_loss is not None]
+            self.seen, self.last = len(history), repr(new[-1])
+        return self.epochs
+
+
 class Session:
     """The run (any :class:`RunView`) and the view's own state."""
 
@@ -79,6 +104,7 @@ class Session:
         # Heat maps of this run, cached by what they show: a cache per session, so
         # two runs in one process never share a picture.
         self.grids = GridCache()
+        self.validation = ValidationEpochs()
 
     @property
     def read_only(self) -> bool:
@@ -162,9 +188,7 @@ class Session:
         """How each epoch ended on the validation data, when the run has some."""
         dbg = self.dbg
         lines = []
-        for done in dbg.epoch_history:
-            if done.val_loss is None:
-                continue
+        for done in self.validation.sync(dbg.epoch_history):
             figures = "  ".join(f"{k} {v:.4g}" for k, v in done.as_dict().items())
             end = (done.epoch + 1) * dbg.steps_per_epoch
             lines.append(

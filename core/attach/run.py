@@ -38,6 +38,7 @@ from torch import nn
 
 from ..errors import NotPossible
 from ..records import (
+    EpochLog,
     EpochStats,
     HostArrays,
     LogEntry,
@@ -141,7 +142,7 @@ class AttachedRun:
         self.records: list[PhaseRecord] = []
         self.last_update: PhaseRecord | None = None
         self.step_history = StepLog()
-        self.epoch_history: list[EpochStats] = []
+        self.epoch_history = EpochLog()
         self._sums: dict[str, float] = {}
         self._count = 0
         self.state = StepState()

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from ..backends import Backend, make_backend
 from ..errors import NotPossible
 from ..maths import initializers, optimizers
-from ..records import EpochStats, LogEntry, PhaseRecord, StepLog, UpdateArrays, UpdateRow
+from ..records import EpochLog, LogEntry, PhaseRecord, StepLog, UpdateArrays, UpdateRow
 from ..runview import (
     GRANULARITIES,
     Batch,
@@ -317,7 +317,7 @@ class Debugger(ScenarioFacts):
         return self.loop.step_history
 
     @property
-    def epoch_history(self) -> list[EpochStats]:
+    def epoch_history(self) -> EpochLog:
         return self.loop.epoch_history
 
     @property

@@ -8,17 +8,29 @@ The oldest snapshots are dropped once the total passes the memory cap.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+
+_ARRAY_HEADER = sys.getsizeof(np.empty(0))  # an ndarray object without its numbers
+
 
 def _nbytes(array: Any) -> int:
+    """An array's numbers and the object that holds them."""
     n = getattr(array, "nbytes", None)
     if n is None:  # torch tensors
         n = array.numel() * array.element_size()
-    return int(n)
+    return int(n) + _ARRAY_HEADER
+
+
+def _dict_bytes(mapping: dict[str, Any]) -> int:
+    """A dict's own table; its keys (parameter names) are shared by every snapshot,
+    and the values are counted by the caller."""
+    return sys.getsizeof(mapping)
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,9 +53,21 @@ class Snapshot:
 
     @cached_property
     def nbytes(self) -> int:
-        total = sum(_nbytes(v) for v in self.params.values())
-        total += sum(_nbytes(v) for slots in self.opt_slots.values() for v in slots.values())
-        return total + 512  # the scalars and dict overhead, roughly
+        """What holding this snapshot costs: the arrays, and the Python objects around
+        them (dicts, numbers, the snapshot itself), so that the cap holds for small
+        networks too, where those outweigh the numbers."""
+        total = sum(_nbytes(v) for v in self.params.values()) + _dict_bytes(self.params)
+        total += _dict_bytes(self.opt_slots)
+        for slots in self.opt_slots.values():
+            total += _dict_bytes(slots) + sum(_nbytes(v) for v in slots.values())
+        total += _dict_bytes(self.epoch_sums) + sum(
+            sys.getsizeof(v) for v in self.epoch_sums.values()
+        )
+        scalars = (self.step_index, self.epoch, self.batch_in_epoch, self.opt_step)
+        total += sum(sys.getsizeof(v) for v in scalars) + sys.getsizeof(self.edit or "")
+        # The snapshot, its attribute dict (with this number, once worked out) and
+        # its place in the history's deque.
+        return total + sys.getsizeof(self) + sys.getsizeof(self.__dict__) + 64
 
 
 class History:

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from ..backends import Backend
 from ..layers import draw_masks
 from ..maths import losses, metrics, optimizers
-from ..records import EpochStats, HostArrays, PhaseRecord, StepLog, StepStats
+from ..records import EpochLog, EpochStats, HostArrays, PhaseRecord, StepLog, StepStats
 from ..spec.scenario import Scenario
 
 
@@ -60,7 +60,7 @@ class TrainingLoop:
         self._pending_state: optimizers.OptState | None = None
         self._pending_arrays: dict[str, Any] = {}
         self.step_history = StepLog()
-        self.epoch_history: list[EpochStats] = []
+        self.epoch_history = EpochLog()
         self.order = epoch_order(scenario, 0)
         self.batch_indices: NDArray[np.int64] = np.arange(0)
         self.batch_metrics: dict[str, float] = {}

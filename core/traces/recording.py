@@ -555,7 +555,11 @@ class TraceRecorder:
         self.step_epoch = _Column(np.int64)
         self.metrics = {m: _Column(np.float64) for m in self.metric_names}
         self.grad_norm = _Column(np.float64, width=len(self.param_names))
-        self.epoch_rows: list[dict[str, float]] = []
+        # A column a figure for the epochs too: xor ends one every step, and a dict a
+        # row held some 400 bytes where the trace keeps 8 a number.
+        epoch_keys = ["end", "loss", "val_loss"]
+        epoch_keys += [f"{p}metric/{m}" for m in self.metric_names for p in ("", "val_")]
+        self.epoch_columns = {k: _Column(np.float64) for k in epoch_keys}
         self.log: list[dict[str, Any]] = []
         self.log_bytes = 0
         self.log_dropped = 0
@@ -579,7 +583,7 @@ class TraceRecorder:
             HEADER_RESERVE
             + MEMBER_RESERVE * members
             + per_step * len(self.loss)
-            + per_epoch * len(self.epoch_rows)
+            + per_epoch * len(self.epoch_columns["end"])
             + self.log_bytes
             + self.plane_bytes
         )
@@ -629,7 +633,8 @@ class TraceRecorder:
                 row[f"metric/{m}"] = float(epoch.metrics.get(m, np.nan))
                 row[f"val_metric/{m}"] = float(epoch.val_metrics.get(m, np.nan))
             row["val_loss"] = np.nan if epoch.val_loss is None else float(epoch.val_loss)
-            self.epoch_rows.append(row)
+            for key, column in self.epoch_columns.items():
+                column.append(row[key])
         self._epochs_seen = len(dbg.epoch_history)
         self._take_log(dbg.log[self._log_seen :], dbg.step_index)
         self._log_seen = len(dbg.log)
@@ -722,9 +727,7 @@ class TraceRecorder:
         )
 
     def _epoch_arrays(self) -> dict[str, F64]:
-        keys = ["end", "loss", "val_loss"]
-        keys += [f"{p}metric/{m}" for m in self.metric_names for p in ("", "val_")]
-        return {k: np.array([row[k] for row in self.epoch_rows], dtype=np.float64) for k in keys}
+        return {k: column.array() for k, column in self.epoch_columns.items()}
 
     def _stack(
         self,

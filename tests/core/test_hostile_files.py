@@ -8,7 +8,12 @@ its control characters made visible, by every command.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+import time
 import tracemalloc
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -235,3 +240,86 @@ def test_a_zip_bomb_trace_is_refused_before_it_inflates(tmp_path: Path) -> None:
     assert "BACKPROP_TUI_MAX_DATA_MB" in str(caught.value)
     result = _invoke("replay", str(trace), "--summary")
     assert result.exit_code == 2 and "zip bomb" in result.stderr
+
+
+# ------------------------------------------------------------------------ the app
+def _no_control(text: str, where: str) -> None:
+    for char in CONTROL:
+        assert char not in text, f"{char!r} in {where}: {text[:300]!r}"
+
+
+async def test_the_app_draws_every_text_from_the_files_visible(tmp_path: Path) -> None:
+    """The app, live and replaying a trace of the same run: no ESC, BEL, C1 CSI or
+    bidi override from the scenario or its data in what it draws, nor in the title
+    and subtitle it sets (Textual shows them, and a driver may pass them on)."""
+    from backprop_tui.core import Debugger, Replay
+    from backprop_tui.tui.app import make_app
+
+    path = _files(tmp_path)
+    trace = tmp_path / "run.npz"
+    assert _invoke("run", str(path), "--steps", "3", "--save", str(trace)).exit_code == 0
+    for run in (Debugger(load_scenario(path)), Replay(load_trace(trace))):
+        app = make_app(run)
+        async with app.run_test(size=(200, 50)) as pilot:
+            await pilot.pause()
+            for key in ("n", "n", "tab", "?", "escape"):  # a full step, the next pane, help
+                await pilot.press(key)
+                await pilot.pause()
+                strips = app.screen._compositor.render_strips()
+                drawn = "\n".join("".join(s.text for s in strip) for strip in strips)
+                _no_control(drawn, f"the screen after {key!r}")
+                _no_control(app.title, "the title")
+                _no_control(app.sub_title, "the subtitle")
+            assert "x␛]2;PWNED␇" in drawn, drawn  # the header names the scenario, visibly
+
+
+def test_a_real_terminal_running_the_app_gets_no_sequence_from_the_file(tmp_path: Path) -> None:
+    """Every byte the app writes to a real terminal (tmux's pipe-pane), and what the
+    terminal made of them: its title stays the terminal's own, no clipboard write
+    reached tmux's paste buffers, and the name shows with its escapes made visible."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (apt-get install tmux)")
+    path = _files(tmp_path)
+    raw = tmp_path / "bytes.out"
+    name = f"hostile-{uuid.uuid4().hex[:8]}"
+    tmux = ["tmux", "-L", name]
+    command = f"{Path(sys.executable).parent / 'backprop-tui'} {path}; echo EXITED $?; sleep 30"
+    # The clipboard is on before the app starts: an OSC 52 would land in a paste buffer.
+    start = ["start-server", ";", "set-option", "-g", "set-clipboard", "on", ";"]
+    new = ["new-session", "-d", "-s", name, "-x", "200", "-y", "50", command]
+    subprocess.run([*tmux, *start, *new], check=True)
+    try:
+        subprocess.run([*tmux, "pipe-pane", "-t", name, "-o", f"cat >> {raw}"], check=True)
+        subprocess.run([*tmux, "send-keys", "-t", name, "n"], check=True)  # one step, drawn
+
+        def screen() -> str:
+            capture = [*tmux, "capture-pane", "-p", "-J", "-t", name]
+            return subprocess.run(capture, capture_output=True, text=True).stdout
+
+        deadline = time.monotonic() + 30
+        while "step 1/" not in screen() or "PWNED" not in screen():
+            assert time.monotonic() < deadline, screen()
+            time.sleep(0.1)
+        shown = screen()
+        title = subprocess.run(
+            [*tmux, "display-message", "-p", "-t", name, "#{pane_title}"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        buffers = subprocess.run([*tmux, "list-buffers"], capture_output=True, text=True).stdout
+        subprocess.run([*tmux, "send-keys", "-t", name, "q"], check=True)
+        deadline = time.monotonic() + 15
+        while "EXITED" not in screen():
+            assert time.monotonic() < deadline, screen()
+            time.sleep(0.1)
+        exited = screen()
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+    written = raw.read_bytes()
+    assert b"PWNED" in written  # the name did go out, as visible text
+    for sequence in (b"\x1b]2;PWNED", b"\x1b]52;c;cHduZWQ=", b"harmless.\x1b[2J", b"\x1b[31m Then"):
+        assert sequence not in written, f"{sequence!r} reached the terminal"
+    assert b"\x07or" not in written and b"\xc2\x9b1m" not in written  # BEL, C1 CSI
+    assert "PWNED" not in title, f"the terminal's title became {title!r}"
+    assert "pwned" not in buffers.lower() and "cHduZWQ" not in buffers, buffers
+    assert "x␛]2;PWNED␇" in shown and "EXITED 0" in exited

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from backprop_tui.core import EpochStats
+from backprop_tui.core.records import EpochLog
 from backprop_tui.tui.blocks import Block, GridCache, arrange
 from backprop_tui.tui.chart import bucket, line_chart
 from backprop_tui.tui.layout import BARS, compact_heights
@@ -21,6 +23,7 @@ from backprop_tui.tui.render import (
     num,
     number_lines,
 )
+from backprop_tui.tui.session import ValidationEpochs
 from backprop_tui.tui.widgets.keybar import chosen_keys
 from hypothesis import given
 from hypothesis import strategies as st
@@ -204,3 +207,28 @@ def test_compact_heights_fill_the_screen() -> None:
     assert rows["gradients"] == 6
     assert rows["network"] == 1
     assert sum(rows.values()) == 24 - BARS
+
+
+def test_the_validation_epochs_are_read_once_each_and_again_after_a_cut() -> None:
+    """The chart and the log read a run's epochs at every redraw; a long run (xor ends
+    an epoch a step) keeps them as columns, so each is read from it once."""
+
+    class Counted(EpochLog):
+        reads = 0
+
+        def _item(self, i: int) -> EpochStats:
+            Counted.reads += 1
+            return super()._item(i)
+
+    log, seen = Counted(), ValidationEpochs()
+    for i in range(100):
+        log.append(EpochStats(i, 1.0, {}, 0.5 if i % 2 else None))
+    assert [e.epoch for e in seen.sync(log)][:3] == [1, 3, 5]
+    first = Counted.reads
+    for _ in range(10):
+        assert len(seen.sync(log)) == 50
+    assert Counted.reads - first <= 10  # at most the last epoch, to see it is still the same
+    del log[40:]  # going back
+    log.append(EpochStats(40, 2.0, {}, 0.25))
+    got = seen.sync(log)
+    assert len(got) == 21 and got[-1].val_loss == 0.25

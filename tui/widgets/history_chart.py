@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
@@ -17,22 +19,23 @@ class ChartPane(Pane):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._series: dict[str, list[float]] = {}
+        # 8 bytes a figure (a list of floats took 32): a long continue adds a figure a step.
+        self._series: dict[str, array[float]] = {}
         self._seen = 0  # steps of the history already copied into _series
 
-    def _sync(self) -> dict[str, list[float]]:
+    def _sync(self) -> dict[str, Sequence[float]]:
         """Copy only the new steps of the history (going back truncates); then the
         validation figures, one a finished epoch, when the run has validation data."""
         history = self.session.dbg.step_history
         if len(history) < self._seen:
             self._series, self._seen = {}, 0
         for stats in history[self._seen :]:
-            self._series.setdefault("loss", []).append(stats.loss)
+            self._series.setdefault("loss", array("d")).append(stats.loss)
             for name, value in stats.metrics.items():
-                self._series.setdefault(name, []).append(value)
+                self._series.setdefault(name, array("d")).append(value)
         self._seen = len(history)
-        series = dict(self._series)
-        epochs = [e for e in self.session.dbg.epoch_history if e.val_loss is not None]
+        series: dict[str, Sequence[float]] = dict(self._series)
+        epochs = self.session.validation.sync(self.session.dbg.epoch_history)
         if epochs:
             validation = {"val_loss": [e.val_loss for e in epochs if e.val_loss is not None]}
             for name in epochs[-1].val_metrics:
