@@ -570,8 +570,12 @@ class TraceRecorder:
         itemsize = max(np.asarray(v).itemsize for v in dbg.params.values())
         self.snapshot_bytes = 2 * itemsize * dbg.scenario.param_count + 2 * len(self.shapes) * 8
         self.stopped: str | None = None
+        # The data a replay draws the input plane on, while it takes at most an eighth of
+        # the cap: the weights are what a trace is for.
         self.plane = plane_of(dbg)
-        self.plane_bytes = sum(v.nbytes for v in self.plane.values())
+        self.plane_bytes = sum(v.nbytes + MEMBER_RESERVE for v in self.plane.values())
+        if self.plane_bytes > (max_bytes - HEADER_RESERVE) // 8:
+            self.plane, self.plane_bytes = {}, 0
         self._keep(self.start_step, with_grads=False)
 
     # --------------------------------------------------------------- sizes

@@ -336,9 +336,10 @@ class Replay(ScenarioFacts):
             return needs_two_inputs(self.scenario)
         if not self.trace.plane:
             return (
-                "This recording holds no training data (it had more than "
-                f"{MAX_PLANE_POINTS:,} points, or an older backprop-tui wrote it), so it has "
-                "no input plane to draw on: open the scenario itself to see it."
+                "This recording holds no training data (more than "
+                f"{MAX_PLANE_POINTS:,} points, more than an eighth of --trace-mb, or an older "
+                "backprop-tui wrote it), so it has no input plane to draw on: open the "
+                "scenario itself to see it."
             )
         if self.params_step is None:
             return "No weights were recorded up to this step, so there is no map to draw."

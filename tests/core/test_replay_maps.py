@@ -91,3 +91,16 @@ def test_damaged_plane_data_is_a_trace_error(tmp_path: Path, damage: object) -> 
     save_trace(bad, dataclasses.replace(trace, plane=damage(trace.plane)))  # type: ignore[operator]
     with pytest.raises(TraceError, match="record it again"):
         load_trace(bad)
+
+
+def test_a_small_trace_keeps_weights_before_data(tmp_path: Path) -> None:
+    dbg = Debugger(load_scenario("moons"))
+    data = dbg.scenario.data
+    plane_bytes = sum(a.nbytes for a in (data.x_train, data.y_train, data.x_val, data.y_val))
+    recorder = TraceRecorder(dbg, 7 * plane_bytes, tmp_path / "small.npz")  # under 8×: no data
+    dbg.listeners.append(recorder.observe)
+    dbg.run(5)
+    recorder.save()
+    replay = Replay(str(tmp_path / "small.npz"))
+    assert replay.trace.plane == {} and len(replay.trace.param_steps) > 0
+    assert replay.no_input_map is not None and "--trace-mb" in replay.no_input_map
