@@ -58,9 +58,11 @@ from .checks import check_inputs
 from .collective import reduce_for_breakpoints, world
 from .errors import AttachError
 from .hooks import Call, LayerInfo, Tracer, discover_layers, first_tensor
+from .live import LiveArrays, LiveTerms
 from .names import parse_on_modules
 from .pending import pending_update
 from .state import StepState, edit_text, finish_statistics
+from .stats import layer_spec, square_sums
 from .travel import Keyframes, restore, take
 from .views import layer_view, state_terms, term_names_of, update_rule_of
 
@@ -122,6 +124,11 @@ class AttachedRun:
         self._by_call = {(id(info.module), info.call): i for i, info in enumerate(self._infos)}
         self.tracer.layers = {id(info.module) for info in self._infos}
         self._activation = {v.name: v.activation or v.kind.lower() for v in self._layers}
+        # What the diagnostics read of each layer, fixed once the layers are known.
+        self.layer_specs = tuple(
+            layer_spec(v.name, v.kind, v.activation, _spec_units(v)) for v in self._layers
+        )
+        self.param_names_by_layer = {info.name: info.param_names for info in self._infos}
         self._input_shape = self._first_input_shape(first)
         device = next(iter(self._params.values())).device
         self._device = device
@@ -152,7 +159,9 @@ class AttachedRun:
         self._term_names = term_names_of(optimizer, clip_grad_norm is not None)
         self._fine = True  # stepping by phase or layer: the pending update is shown
         self.distributed = world() is not None
+        self._grads_stay = _grads_stay(optimizer, clip_grad_norm, self.distributed)
         self.pending: PhaseRecord | None = None
+        self._live = LiveTerms()
 
     # ------------------------------------------------------------- discovery
     def _discover(
@@ -563,8 +572,8 @@ class AttachedRun:
         state.metrics = {}
         if "accuracy" in self._metric_names and head is not None and _classifies(head, state.y):
             assert isinstance(state.y, torch.Tensor)
-            hits = (head.detach().argmax(dim=-1) == state.y).double().mean()
-            state.metrics["accuracy"] = float(hits)
+            hits = int((head.detach().argmax(dim=-1) == state.y).sum())
+            state.metrics["accuracy"] = hits / max(state.y.numel(), 1)
         self.phase, self.layer_index = "loss", None
         empty = np.zeros((0,))
         y = state.y if isinstance(state.y, torch.Tensor) else empty
@@ -580,10 +589,16 @@ class AttachedRun:
         if i == len(self._layers) - 1:
             assert state.loss_tensor is not None
             state.loss_tensor.backward()  # type: ignore[no-untyped-call]
-            grads = {
-                n: p.grad.detach().clone() for n, p in self._params.items() if p.grad is not None
-            }
+            if self._grads_stay:
+                grads = {n: p.grad.detach() for n, p in self._params.items() if p.grad is not None}
+            else:
+                grads = {
+                    n: p.grad.detach().clone()
+                    for n, p in self._params.items()
+                    if p.grad is not None
+                }
             state.grads = grads
+            state.sums.update(square_sums(grads.values()))
             if self.clip is not None:
                 live = [p for p in self._params.values() if p.grad is not None]
                 total = torch.nn.utils.clip_grad_norm_(live, self.clip)
@@ -622,26 +637,39 @@ class AttachedRun:
             old = kept[1]
         else:
             old = {n: p.detach().clone() for n, p in params.items()}
+        # The last update's record may still hold the optimizer's own state tensors.
+        self.last_update = None
+        self._live.before_change()
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
         self._version += 1
+        new_params: dict[str, torch.Tensor] = {}
+        changes: dict[str, torch.Tensor] = {}
+        for name, p in params.items():
+            # Parameter by parameter, so each is measured while it is in the cache.
+            new = new_params[name] = p.detach().clone()
+            change = changes[name] = new - old[name]
+            if not quiet:
+                state.sums.update(square_sums((new, change)))
+        names = list(params)
         arrays: dict[str, Any] = {}
         measured: dict[str, Any] = {}
-        new_params: dict[str, Any] = {}
-        for name, p in params.items():
-            new = p.detach().clone()
-            change = new - old[name]
-            new_params[name] = new
+        live: list[str] = []
+        for name in names:
+            p, new, change = params[name], new_params[name], changes[name]
+            shape = tuple(p.shape)
             measured[name], measured[f"{name}.change"] = old[name], change
             arrays[name] = old[name]
             grad = state.grads.get(name)
-            arrays[f"{name}.grad"] = grad if grad is not None else torch.zeros_like(new)
+            arrays[f"{name}.grad"] = (
+                grad if grad is not None else functools.partial(_constant, 0.0, shape)
+            )
             arrays[f"{name}.change"] = change
             arrays[f"{name}.new"] = new
             for term, value in state_terms(self.optimizer, p).items():
                 arrays[f"{name}.{term}"] = value
-            shape = tuple(p.shape)
+                live.append(f"{name}.{term}")
             # worked out when read (HostArrays calls it): most steps' tables are never shown
             arrays[f"{name}.lr"] = functools.partial(_constant, lr_of.get(id(p), 0.0), shape)
             if self.clip is not None:
@@ -649,14 +677,20 @@ class AttachedRun:
         self._after_update = (self._version, new_params)  # never written: copies
         self._term_names = term_names_of(self.optimizer, self.clip is not None)
         self.phase, self.layer_index = "update", None
-        record = self._record("update", arrays, loss=state.loss)
+        terms = LiveArrays(arrays, to_host, live)
+        self._live.hand_out(terms)
+        record = PhaseRecord(
+            phase="update",
+            step_index=self.step_index,
+            epoch=self.epoch,
+            arrays=terms,
+            loss=state.loss,
+        )
         self.last_update = record
         stats = None
         if not quiet:
             loss = reduce_for_breakpoints(state.loss) if self.distributed else state.loss
-            stats = finish_statistics(
-                self, state, loss, new_params, measured, self._activation, self._infos
-            )
+            stats = finish_statistics(self, state, loss, new_params, measured, self.watch.stats)
         self._finish_step(state)
         if stats is not None:
             self.watch.observe(stats)
@@ -829,6 +863,29 @@ class AttachedRun:
     def close(self) -> None:
         """Take the hooks off the model."""
         self.tracer.remove()
+
+
+def _grads_stay(optimizer: torch.optim.Optimizer, clip: float | None, distributed: bool) -> bool:
+    """Whether the gradients backward leaves in ``.grad`` keep their numbers until the
+    next backward, so the run may hold them without a copy: torch's own ``zero_grad``
+    drops them (``set_to_none``) rather than zeroing them, torch's optimizers only
+    read them, and nothing else writes into them unless clipping scales them in place
+    or DDP's reducer owns them (gradients as views of its buckets)."""
+    kind = type(optimizer)
+    return (
+        clip is None
+        and not distributed
+        and kind.__module__.startswith("torch.optim.")
+        and kind.zero_grad is torch.optim.Optimizer.zero_grad
+    )
+
+
+def _spec_units(view: LayerView) -> int:
+    """Units as the diagnostics count them: the channels of an (N, C, H, W) output, else
+    the layer's columns."""
+    if view.kernel is None and len(view.output_shape) == 3:
+        return max(view.output_shape[0], 1)
+    return max(view.units, 1)
 
 
 def _constant(value: float, shape: tuple[int, ...]) -> NDArray[Any]:

@@ -120,10 +120,11 @@ _EXPECTED: dict[str, tuple[str, ...]] = {
 
 
 def state_terms(optimizer: torch.optim.Optimizer, p: torch.Tensor) -> dict[str, Any]:
-    """Copies of ``p``'s optimizer state tensors that have its shape."""
+    """``p``'s optimizer state tensors that have its shape: the optimizer's own, which
+    its next step writes into (see :mod:`.live`)."""
     state = optimizer.state.get(p, {})
     return {
-        k: v.detach().clone()
+        k: v.detach()
         for k, v in state.items()
         if isinstance(v, torch.Tensor) and v.shape == p.shape and v.ndim > 0
     }
