@@ -67,6 +67,14 @@ class LayerView:
     strides: tuple[int, int] = (1, 1)  # conv2d and pooling
     padding: str = "valid"
     epsilon: float = 1e-3  # batch normalization
+    # Where the layer's numbers differ from the Keras layout the fields above describe:
+    # ``channels_first``: image outputs and inputs are (C, H, W) per sample, as torch
+    # holds them; ``total_params`` every number the layer owns (None: ``param_count``
+    # counts the matrix and bias); ``pads`` and ``dilation`` of a torch convolution.
+    channels_first: bool = False
+    total_params: int | None = None
+    pads: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
 
     @property
     def is_image(self) -> bool:
@@ -79,7 +87,10 @@ class LayerView:
 
     @property
     def param_count(self) -> int:
-        """Numbers in the weight matrix and the bias, as the panes lay them out."""
+        """Numbers the layer owns: its matrix and bias as the panes lay them out, or
+        ``total_params`` where the layer says (a torch module's every parameter)."""
+        if self.total_params is not None:
+            return self.total_params
         return self.inputs * self.units + (self.units if self.use_bias else 0) if self.kernel else 0
 
 

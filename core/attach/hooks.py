@@ -68,6 +68,10 @@ class Call:
     grad: torch.Tensor | None = None
     children_called: bool = False
     grad_order: int = -1  # when its gradient arrived in the backward pass
+    # autograd's nodes at the two ends of the call (references, nothing computed):
+    # what made the output, and what made the input (None for data or a leaf)
+    grad_fn: Any = None
+    input_fn: Any = None
 
 
 @dataclass(eq=False)
@@ -75,6 +79,7 @@ class _Frame:
     module: nn.Module
     children_called: bool = False
     a_prev: torch.Tensor | None = None
+    input_fn: Any = None
 
 
 @dataclass(eq=False)
@@ -145,7 +150,8 @@ class Tracer:
             a_prev = first_tensor(args) if kept else None
             if kept and a_prev is None:
                 a_prev = first_tensor(kwargs)
-            self._stack.append(_Frame(module, a_prev=self._copy(a_prev)))
+            input_fn = a_prev.grad_fn if a_prev is not None else None
+            self._stack.append(_Frame(module, a_prev=self._copy(a_prev), input_fn=input_fn))
 
         return hook
 
@@ -167,6 +173,8 @@ class Tracer:
                 leaf=not frame.children_called,
                 a_prev=frame.a_prev,
                 output=self._copy(out),
+                grad_fn=out.grad_fn if out is not None else None,
+                input_fn=frame.input_fn,
             )
             self.calls.append(call)
             if out is not None and out.requires_grad and torch.is_grad_enabled():

@@ -54,6 +54,7 @@ from ..watch.breakpoints import BreakHit, Breakpoint, RunResult
 from ..watch.breakpoints import run_until as run_until_hit
 from ..watch.watcher import Watch
 from .batches import Entry, Feed, batch_x, batch_y, call_model, check_loss, loss_of, to_host
+from .chain import chain_lines
 from .checks import check_inputs
 from .collective import reduce_for_breakpoints, world
 from .errors import AttachError
@@ -109,6 +110,7 @@ class AttachedRun:
         self.epochs = epochs
         self._extra_epochs = 0
         self._params: dict[str, nn.Parameter] = dict(model.named_parameters())
+        self._param_ids = {id(p): name for name, p in self._params.items()}
         self.feed = Feed(data)
         self.keyframes = Keyframes(int(history_mb * 1024 * 1024), keyframe_every)
         self.tracer = Tracer(model)
@@ -119,7 +121,8 @@ class AttachedRun:
         self._entry: Entry | None = first
         self._infos, self._sample_output, self._metric_names = self._discover(first)
         self._layers = tuple(
-            layer_view(info, self._params, out) for info, out in self._sample_output
+            layer_view(info, self._params, call.output, call.a_prev)
+            for info, call in self._sample_output
         )
         self._by_call = {(id(info.module), info.call): i for i, info in enumerate(self._infos)}
         self.tracer.layers = {id(info.module) for info in self._infos}
@@ -166,7 +169,7 @@ class AttachedRun:
     # ------------------------------------------------------------- discovery
     def _discover(
         self, entry: Entry
-    ) -> tuple[list[LayerInfo], list[tuple[LayerInfo, torch.Tensor | None]], tuple[str, ...]]:
+    ) -> tuple[list[LayerInfo], list[tuple[LayerInfo, Call]], tuple[str, ...]]:
         """One forward pass that changes nothing (no gradient; random state and buffers
         put back) to learn which modules run, in what order."""
         buffers = [(b, b.detach().clone()) for b in self.model.buffers()]
@@ -188,7 +191,7 @@ class AttachedRun:
             rng.restore()
         infos = discover_layers(self.model, tracer.calls)
         by_call = {(id(c.module), c.number): c for c in tracer.calls}
-        outputs = [(info, by_call[(id(info.module), info.call)].output) for info in infos]
+        outputs = [(info, by_call[(id(info.module), info.call)]) for info in infos]
         head = first_tensor(output)
         metrics: tuple[str, ...] = ()
         if _classifies(head, y):
@@ -389,9 +392,9 @@ class AttachedRun:
         stats = self.watch.stats
         if stats is not None and self.phase == "update" and stats.step == self.step_index:
             return stats.grad_norm(layer)
-        if not self.state.grads:
-            return None
         i = self.layer_names.index(layer)
+        if not self.state.grads or not self._layers[i].param_names:
+            return None  # a module without parameters has no gradient of its own
         total = 0.0
         for name in self._layers[i].param_names:
             g = self.state.grads.get(name)
@@ -607,6 +610,8 @@ class AttachedRun:
         call = state.calls[i]
         grad = call.grad if call is not None and call.grad is not None else np.zeros((0,))
         arrays: dict[str, Any] = {"dL_da": grad, "dL_dz": grad}
+        # the grad_fn chain, worked out when a pane reads it (most steps' never are)
+        arrays["grad_fn"] = functools.partial(self._chain, state, i)
         for name in self._layers[i].param_names:
             if name in state.grads:
                 arrays[name] = state.grads[name]
@@ -623,6 +628,18 @@ class AttachedRun:
             layer_name=self._layers[i].name,
             complete=i == 0,
         )
+
+    def _chain(self, state: StepState, i: int) -> tuple[str, ...]:
+        """Layer ``i``'s backward in step ``state`` as autograd ran it (see :mod:`.chain`)."""
+        call = state.calls[i] if i < len(state.calls) else None
+        if call is None:
+            return ("this module did not run in this step",)
+        source = None
+        input_grad = None
+        for k, other in enumerate(state.calls):
+            if other is not None and other.output is not None and other.output is call.a_prev:
+                source, input_grad = self._layers[k].name, other.grad
+        return chain_lines(call, input_grad, source, self._param_ids, state.grads)
 
     def _update(self, quiet: bool) -> PhaseRecord:
         state = self.state
