@@ -15,7 +15,7 @@ tensor hook on the output keeps dL/d(output) when the backward pass reaches it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,8 +99,9 @@ class Tracer:
     # A layer's input is most often the output of the layer before, not changed since.
     _copies: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = field(default_factory=dict)
 
-    def install(self) -> None:
-        for module in self.model.modules():
+    def install(self, modules: Iterable[nn.Module] | None = None) -> None:
+        """Hooks on ``modules`` (every module of the model by default)."""
+        for module in self.model.modules() if modules is None else modules:
             self._handles.append(
                 module.register_forward_pre_hook(self._pre_hook(module), with_kwargs=True)
             )

@@ -126,6 +126,10 @@ class AttachedRun:
         )
         self._by_call = {(id(info.module), info.call): i for i, info in enumerate(self._infos)}
         self.tracer.layers = {id(info.module) for info in self._infos}
+        # Once the layers are known only their modules keep hooks: a container's calls
+        # (nn.Sequential, the model itself) then take torch's quick path without hooks.
+        self.tracer.remove()
+        self.tracer.install({id(info.module): info.module for info in self._infos}.values())
         self._activation = {v.name: v.activation or v.kind.lower() for v in self._layers}
         # What the diagnostics read of each layer, fixed once the layers are known.
         self.layer_specs = tuple(
