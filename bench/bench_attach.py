@@ -10,18 +10,29 @@ not count in it (a busy neighbour still slows both through the caches).
 
     .venv/bin/python bench/bench_attach.py [--steps 100] [--rounds 8] [--quick]
     .venv/bin/python bench/spread.py --runs 3 bench/bench_attach.py
+    .venv/bin/python bench/bench_attach.py --breakdown   # where the extra time goes
+
+``--breakdown`` times the attached run again with parts of its work taken out, one
+more each time (the diagnostics after each step; then the random states kept per
+batch; then the forward hooks as well), in thread CPU time: the differences say
+what each part costs. Runs without those parts are not debuggable runs; they are
+only for finding where to look.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import time
+from collections.abc import Callable
 
 import torch
 from backprop_tui.core import attach
+from backprop_tui.core.attach.batches import RngState
 from backprop_tui.core.system.allocator import keep_freed_memory
+from backprop_tui.core.watch.watcher import Watch
 from loadgen import Report, machine
 from torch import nn
 
@@ -33,6 +44,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="3 rounds of 50 steps")
+    parser.add_argument("--breakdown", action="store_true", help="the cost of each part")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.rounds = 50, 3
@@ -59,10 +71,12 @@ def main() -> None:
             opt.step()
         return time.perf_counter() - start, time.thread_time() - cpu
 
-    def attached() -> tuple[float, float]:
+    def attached(without: int = 0) -> tuple[float, float]:
         model = copy.deepcopy(base)
         run = attach(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3), data)
         assert run.watch.diagnostics.enabled  # the cost measured includes the diagnostics
+        if without >= 3:
+            run.tracer.remove()
         start, cpu = time.perf_counter(), time.thread_time()
         run.run_until(max_steps=args.steps)
         elapsed = time.perf_counter() - start, time.thread_time() - cpu
@@ -70,6 +84,9 @@ def main() -> None:
         return elapsed
 
     print(f"bench_attach: {machine()}, torch {torch.__version__}, {torch.get_num_threads()} thread")
+    if args.breakdown:
+        breakdown(plain, attached, args.rounds, args.steps)
+        return
     plains, attacheds = [], []
     for _ in range(args.rounds):
         plains.append(plain())
@@ -94,6 +111,42 @@ def main() -> None:
             print(f"      ratio {ratio:5.2f}×   (thread CPU time; no target, for comparison)")
     print(f"load average {os.getloadavg()[0]:.1f}")
     report.finish()
+
+
+PARTS = ("everything", "without diagnostics", "and without random states", "and without hooks")
+
+
+def breakdown(
+    plain: Callable[[], tuple[float, float]],
+    attached: Callable[[int], tuple[float, float]],
+    rounds: int,
+    steps: int,
+) -> None:
+    """Thread CPU time per step of the attached run with parts taken out, cumulatively."""
+    observe, capture = Watch.__dict__["observe"], RngState.__dict__["capture"]
+    best = {name: float("inf") for name in ("plain", *PARTS)}
+    try:
+        for _ in range(rounds):
+            best["plain"] = min(best["plain"], plain()[1])
+            for without, name in enumerate(PARTS):
+                if without >= 1:
+                    Watch.observe = lambda self, stats: None  # type: ignore[method-assign]
+                if without >= 2:
+                    kept = RngState.capture()
+                    RngState.capture = classmethod(lambda cls, k=kept: k)  # type: ignore[assignment]
+                best[name] = min(best[name], attached(without)[1])
+                Watch.observe, RngState.capture = observe, capture  # type: ignore[method-assign]
+    finally:
+        Watch.observe, RngState.capture = observe, capture  # type: ignore[method-assign]
+    figures = {}
+    last = None
+    for name, seconds in best.items():
+        ms = 1000 * seconds / steps
+        cost = "" if last is None or name == "plain" else f"   (that part: {last - ms:+.2f} ms)"
+        print(f"{name:<28} {ms:6.2f} ms/step CPU{cost}")
+        figures[name.replace(" ", "_")] = ms
+        last = ms if name != "plain" else None
+    print("FIGURES " + json.dumps(figures, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -898,6 +898,7 @@ def _grads_stay(optimizer: torch.optim.Optimizer, clip: float | None, distribute
         and not distributed
         and kind.__module__.startswith("torch.optim.")
         and kind.zero_grad is torch.optim.Optimizer.zero_grad
+        and "zero_grad" not in vars(optimizer)  # nor replaced on the instance
     )
 
 
