@@ -520,8 +520,10 @@ class AttachedRun:
                 start = max(before.step, before.batches_until)
                 before.nbytes += self.feed.bytes_between(start, k)
                 before.batches_until = k
+            kept = self._after_update
+            copies = kept[1] if kept is not None and kept[0] == self._version else None
             self.keyframes.push(
-                take(k, self.model, self.optimizer, self.scheduler, self._counters())
+                take(k, self.model, self.optimizer, self.scheduler, self._counters(), copies)
             )
             oldest = self.keyframes.oldest
             if oldest is not None:
@@ -822,9 +824,13 @@ class AttachedRun:
         return True
 
     def _apply(self, edits: Iterable[Edit]) -> None:
+        applied = False
         with torch.no_grad():
             for param, index, _old, new in edits:
                 self._params[param][index] = new
+                applied = True
+        if applied:  # copies taken of the parameters before (after the update) are stale
+            self._version += 1
 
     def set_weight(self, param: str, index: tuple[int, ...], value: float) -> float:
         """Change one number of a parameter; returns the old value. Mid-step, the step

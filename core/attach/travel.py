@@ -9,6 +9,7 @@ the CPU gives the same numbers bit for bit.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,8 +64,17 @@ def take(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     counters: dict[str, Any],
+    copies: Mapping[str, torch.Tensor] | None = None,
 ) -> Keyframe:
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    """The keyframe of step ``step``. ``copies``: copies of parameters, by name, that hold
+    their values now and are never written (the run's copies after the last update);
+    the keyframe keeps those rather than copying the parameters again."""
+    copies = copies or {}
+    state: dict[str, torch.Tensor] = {}
+    for key, value in model.state_dict().items():
+        kept = copies.get(key)
+        same = kept is not None and kept.shape == value.shape and kept.dtype == value.dtype
+        state[key] = kept if kept is not None and same else value.detach().clone()
     opt = copy_state(optimizer.state_dict())
     sched = copy_state(scheduler.state_dict()) if scheduler is not None else None
     frame = Keyframe(step, state, opt, sched, dict(counters))

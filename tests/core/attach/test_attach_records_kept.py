@@ -113,3 +113,25 @@ def test_dead_fraction_counts_channels_of_a_4d_relu_output() -> None:
     run.step("batch")
     assert run.watch.stats is not None
     assert run.watch.stats.dead_fraction("1") == 0.5
+
+
+def test_a_hand_edit_replayed_after_going_back_gives_the_same_numbers() -> None:
+    model = _model()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    run = attach(model, nn.CrossEntropyLoss(), opt, pairs(batches=4), epochs=3, keyframe_every=2)
+    run.step("batch")
+    run.step("batch")
+    run.set_weight("0.weight", (1, 2), 0.5)  # between steps 2 and 3
+    for _ in range(3):
+        run.step("batch")
+    first = {k: v.copy() for k, v in run.params.items()}
+    change = run.last_update.arrays["0.weight.change"].copy()  # type: ignore[union-attr]
+    state = opt.state[model[0].weight]["exp_avg_sq"].clone()
+    for _ in range(3):
+        assert run.back()
+    assert run.step_index == 2 and float(model[0].weight[1, 2].detach()) == 0.5
+    run.run_until(max_steps=3)
+    for name, value in run.params.items():
+        np.testing.assert_array_equal(value, first[name])
+    np.testing.assert_array_equal(run.last_update.arrays["0.weight.change"], change)  # type: ignore[union-attr]
+    assert torch.equal(opt.state[model[0].weight]["exp_avg_sq"], state)
