@@ -3,24 +3,33 @@
 Runs the cases of tests/core/test_parity.py — every bundled scenario and the
 generated networks — with the torch backend on the GPU against the NumPy
 reference on the host, then times the debugger's step against a plain
-PyTorch step there, and prints a short table. Takes well under a minute on a
+PyTorch step there, and prints a short table. Then the attached path
+(bench/gpu_attach.py): the user's own model through ``attach`` against the
+plain PyTorch loop on the GPU, bit for bit with torch's deterministic mode on,
+going back, and the overhead of stepping it. Takes well under a minute on a
 recent GPU. The exit status is 1 when a parity check fails, else 0; on a
 machine without a visible CUDA device it says so and exits 0.
 
     .venv/bin/python bench/gpu_check.py                 # cuda, or cuda:N with --device
     .venv/bin/python bench/gpu_check.py --device cpu    # the same checks on the cpu: a dry run
+    .venv/bin/python bench/gpu_check.py --attach-only   # the attached path alone
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+
+# cuBLAS is deterministic only with a fixed workspace, which must be chosen before CUDA
+# starts; it changes no result, only makes the attached path's parity exact.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 ROOT = Path(__file__).resolve().parents[1]
 PARITY_TESTS = ROOT / "tests" / "core" / "test_parity.py"
@@ -76,38 +85,8 @@ def describe_device(torch: ModuleType, device: str) -> str:
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--device", default=None, help="cuda (default), cuda:N, or cpu for a dry run"
-    )
-    parser.add_argument("--no-bench", action="store_true", help="the parity checks only")
-    args = parser.parse_args()
-    try:
-        import torch
-    except ImportError:
-        print("gpu_check: PyTorch is not installed; pip install 'torch==2.13.0' or a CUDA build")
-        return 2
-    from backprop_tui.core import BackendUnavailable
-    from backprop_tui.core.backends.torch_backend import resolve_device, visible_devices
-
-    requested = args.device or "cuda"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        build = "" if torch.version.cuda else " (this PyTorch is a CPU-only build)"
-        print(
-            f"gpu_check: no CUDA device is visible{build}; visible devices: "
-            f"{', '.join(visible_devices())}. Nothing to check on a GPU here; "
-            "--device cpu runs the same checks on the cpu."
-        )
-        return 0
-    try:
-        device = resolve_device(requested)
-    except BackendUnavailable as err:
-        print(f"gpu_check: {err}")
-        return 2
-
-    began = time.perf_counter()
-    print(f"gpu_check on {describe_device(torch, device)}")
+def check_scenarios(torch: ModuleType, device: str, bench: bool) -> bool:
+    """The scenarios' parity table (and the step benchmark); True when every case passed."""
     parity = load_parity_cases()
     rows = [run_parity(parity, device, dtype) for dtype in ("float64", "float32")]
     print(
@@ -126,8 +105,7 @@ def main() -> int:
         for line in row.failed[:10]:
             print(f"  failed: {line}")
 
-    if not args.no_bench:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
+    if bench:
         import bench_torch
 
         for dtype in ("float32", "float64"):
@@ -136,8 +114,54 @@ def main() -> int:
                 for label, text in bench_torch.NETWORKS.items()
             ]
             bench_torch.print_table(timings, device, dtype)
+    return not any(row.failed for row in rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--device", default=None, help="cuda (default), cuda:N, or cpu for a dry run"
+    )
+    parser.add_argument("--no-bench", action="store_true", help="the parity checks only")
+    parser.add_argument(
+        "--attach-only", action="store_true", help="only the attached path (attach vs plain loop)"
+    )
+    args = parser.parse_args()
+    try:
+        import torch
+    except ImportError:
+        print("gpu_check: PyTorch is not installed; pip install 'torch==2.13.0' or a CUDA build")
+        return 2
+    from backprop_tui.core import BackendUnavailable
+    from backprop_tui.core.backends.torch_backend import resolve_device, visible_devices
+
+    requested = args.device or "cuda"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        build = "" if torch.version.cuda else " (this PyTorch is a CPU-only build)"
+        print(
+            f"gpu_check: no CUDA device is visible{build}; visible devices: "
+            f"{', '.join(visible_devices())}. Nothing to check on a GPU here, neither the "
+            "scenarios' parity nor the attached path's (attach against the plain loop); "
+            "--device cpu runs the same checks on the cpu."
+        )
+        return 0
+    try:
+        device = resolve_device(requested)
+    except BackendUnavailable as err:
+        print(f"gpu_check: {err}")
+        return 2
+
+    began = time.perf_counter()
+    print(f"gpu_check on {describe_device(torch, device)}")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    failed = False
+    if not args.attach_only:
+        failed = not check_scenarios(torch, device, bench=not args.no_bench)
+    import gpu_attach
+
+    failed = not gpu_attach.run_attach_checks(torch, device, bench=not args.no_bench) or failed
     print(f"gpu_check took {time.perf_counter() - began:.0f} s")
-    return 1 if any(row.failed for row in rows) else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

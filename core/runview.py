@@ -70,6 +70,14 @@ class LayerView:
     # Weight penalties by parameter name: (regularizer, its gradient part), e.g.
     # ("l2 0.01", "2·0.01·w"); the gradient of such a parameter is data part + that.
     penalties: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # Where the layer's numbers differ from the Keras layout the fields above describe:
+    # ``channels_first``: image outputs and inputs are (C, H, W) per sample, as torch
+    # holds them; ``total_params`` every number the layer owns (None: ``param_count``
+    # counts the matrix and bias); ``pads`` and ``dilation`` of a torch convolution.
+    channels_first: bool = False
+    total_params: int | None = None
+    pads: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
 
     @property
     def is_image(self) -> bool:
@@ -82,7 +90,10 @@ class LayerView:
 
     @property
     def param_count(self) -> int:
-        """Numbers in the weight matrix and the bias, as the panes lay them out."""
+        """Numbers the layer owns: its matrix and bias as the panes lay them out, or
+        ``total_params`` where the layer says (a torch module's every parameter)."""
+        if self.total_params is not None:
+            return self.total_params
         return self.inputs * self.units + (self.units if self.use_bias else 0) if self.kernel else 0
 
 

@@ -15,7 +15,7 @@ tensor hook on the output keeps dL/d(output) when the backward pass reaches it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,10 @@ class Call:
     grad: torch.Tensor | None = None
     children_called: bool = False
     grad_order: int = -1  # when its gradient arrived in the backward pass
+    # autograd's nodes at the two ends of the call (references, nothing computed):
+    # what made the output, and what made the input (None for data or a leaf)
+    grad_fn: Any = None
+    input_fn: Any = None
 
 
 @dataclass(eq=False)
@@ -75,6 +79,7 @@ class _Frame:
     module: nn.Module
     children_called: bool = False
     a_prev: torch.Tensor | None = None
+    input_fn: Any = None
 
 
 @dataclass(eq=False)
@@ -94,8 +99,9 @@ class Tracer:
     # A layer's input is most often the output of the layer before, not changed since.
     _copies: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = field(default_factory=dict)
 
-    def install(self) -> None:
-        for module in self.model.modules():
+    def install(self, modules: Iterable[nn.Module] | None = None) -> None:
+        """Hooks on ``modules`` (every module of the model by default)."""
+        for module in self.model.modules() if modules is None else modules:
             self._handles.append(
                 module.register_forward_pre_hook(self._pre_hook(module), with_kwargs=True)
             )
@@ -145,7 +151,8 @@ class Tracer:
             a_prev = first_tensor(args) if kept else None
             if kept and a_prev is None:
                 a_prev = first_tensor(kwargs)
-            self._stack.append(_Frame(module, a_prev=self._copy(a_prev)))
+            input_fn = a_prev.grad_fn if a_prev is not None else None
+            self._stack.append(_Frame(module, a_prev=self._copy(a_prev), input_fn=input_fn))
 
         return hook
 
@@ -167,6 +174,8 @@ class Tracer:
                 leaf=not frame.children_called,
                 a_prev=frame.a_prev,
                 output=self._copy(out),
+                grad_fn=out.grad_fn if out is not None else None,
+                input_fn=frame.input_fn,
             )
             self.calls.append(call)
             if out is not None and out.requires_grad and torch.is_grad_enabled():

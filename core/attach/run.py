@@ -55,13 +55,16 @@ from ..watch.breakpoints import BreakHit, Breakpoint, RunResult
 from ..watch.breakpoints import run_until as run_until_hit
 from ..watch.watcher import Watch
 from .batches import Entry, Feed, batch_x, batch_y, call_model, check_loss, loss_of, to_host
+from .chain import chain_lines
 from .checks import check_inputs
 from .collective import reduce_for_breakpoints, world
 from .errors import AttachError
 from .hooks import Call, LayerInfo, Tracer, discover_layers, first_tensor
+from .live import LiveArrays, LiveTerms
 from .names import parse_on_modules
 from .pending import pending_update
 from .state import StepState, edit_text, finish_statistics
+from .stats import layer_spec, square_sums
 from .travel import Keyframes, restore, take
 from .views import layer_view, state_terms, term_names_of, update_rule_of
 
@@ -110,6 +113,7 @@ class AttachedRun:
         self.epochs = epochs
         self._extra_epochs = 0
         self._params: dict[str, nn.Parameter] = dict(model.named_parameters())
+        self._param_ids = {id(p): name for name, p in self._params.items()}
         self.feed = Feed(data)
         self.keyframes = Keyframes(int(history_mb * 1024 * 1024), keyframe_every)
         self.tracer = Tracer(model)
@@ -120,11 +124,21 @@ class AttachedRun:
         self._entry: Entry | None = first
         self._infos, self._sample_output, self._metric_names = self._discover(first)
         self._layers = tuple(
-            layer_view(info, self._params, out) for info, out in self._sample_output
+            layer_view(info, self._params, call.output, call.a_prev)
+            for info, call in self._sample_output
         )
         self._by_call = {(id(info.module), info.call): i for i, info in enumerate(self._infos)}
         self.tracer.layers = {id(info.module) for info in self._infos}
+        # Once the layers are known only their modules keep hooks: a container's calls
+        # (nn.Sequential, the model itself) then take torch's quick path without hooks.
+        self.tracer.remove()
+        self.tracer.install({id(info.module): info.module for info in self._infos}.values())
         self._activation = {v.name: v.activation or v.kind.lower() for v in self._layers}
+        # What the diagnostics read of each layer, fixed once the layers are known.
+        self.layer_specs = tuple(
+            layer_spec(v.name, v.kind, v.activation, _spec_units(v)) for v in self._layers
+        )
+        self.param_names_by_layer = {info.name: info.param_names for info in self._infos}
         self._input_shape = self._first_input_shape(first)
         device = next(iter(self._params.values())).device
         self._device = device
@@ -155,12 +169,14 @@ class AttachedRun:
         self._term_names = term_names_of(optimizer, clip_grad_norm is not None)
         self._fine = True  # stepping by phase or layer: the pending update is shown
         self.distributed = world() is not None
+        self._grads_stay = _grads_stay(optimizer, clip_grad_norm, self.distributed)
         self.pending: PhaseRecord | None = None
+        self._live = LiveTerms()
 
     # ------------------------------------------------------------- discovery
     def _discover(
         self, entry: Entry
-    ) -> tuple[list[LayerInfo], list[tuple[LayerInfo, torch.Tensor | None]], tuple[str, ...]]:
+    ) -> tuple[list[LayerInfo], list[tuple[LayerInfo, Call]], tuple[str, ...]]:
         """One forward pass that changes nothing (no gradient; random state and buffers
         put back) to learn which modules run, in what order."""
         buffers = [(b, b.detach().clone()) for b in self.model.buffers()]
@@ -182,7 +198,7 @@ class AttachedRun:
             rng.restore()
         infos = discover_layers(self.model, tracer.calls)
         by_call = {(id(c.module), c.number): c for c in tracer.calls}
-        outputs = [(info, by_call[(id(info.module), info.call)].output) for info in infos]
+        outputs = [(info, by_call[(id(info.module), info.call)]) for info in infos]
         head = first_tensor(output)
         metrics: tuple[str, ...] = ()
         if _classifies(head, y):
@@ -383,9 +399,9 @@ class AttachedRun:
         stats = self.watch.stats
         if stats is not None and self.phase == "update" and stats.step == self.step_index:
             return stats.grad_norm(layer)
-        if not self.state.grads:
-            return None
         i = self.layer_names.index(layer)
+        if not self.state.grads or not self._layers[i].param_names:
+            return None  # a module without parameters has no gradient of its own
         total = 0.0
         for name in self._layers[i].param_names:
             g = self.state.grads.get(name)
@@ -507,8 +523,10 @@ class AttachedRun:
                 start = max(before.step, before.batches_until)
                 before.nbytes += self.feed.bytes_between(start, k)
                 before.batches_until = k
+            kept = self._after_update
+            copies = kept[1] if kept is not None and kept[0] == self._version else None
             self.keyframes.push(
-                take(k, self.model, self.optimizer, self.scheduler, self._counters())
+                take(k, self.model, self.optimizer, self.scheduler, self._counters(), copies)
             )
             oldest = self.keyframes.oldest
             if oldest is not None:
@@ -566,8 +584,8 @@ class AttachedRun:
         state.metrics = {}
         if "accuracy" in self._metric_names and head is not None and _classifies(head, state.y):
             assert isinstance(state.y, torch.Tensor)
-            hits = (head.detach().argmax(dim=-1) == state.y).double().mean()
-            state.metrics["accuracy"] = float(hits)
+            hits = int((head.detach().argmax(dim=-1) == state.y).sum())
+            state.metrics["accuracy"] = hits / max(state.y.numel(), 1)
         self.phase, self.layer_index = "loss", None
         empty = np.zeros((0,))
         y = state.y if isinstance(state.y, torch.Tensor) else empty
@@ -583,10 +601,16 @@ class AttachedRun:
         if i == len(self._layers) - 1:
             assert state.loss_tensor is not None
             state.loss_tensor.backward()  # type: ignore[no-untyped-call]
-            grads = {
-                n: p.grad.detach().clone() for n, p in self._params.items() if p.grad is not None
-            }
+            if self._grads_stay:
+                grads = {n: p.grad.detach() for n, p in self._params.items() if p.grad is not None}
+            else:
+                grads = {
+                    n: p.grad.detach().clone()
+                    for n, p in self._params.items()
+                    if p.grad is not None
+                }
             state.grads = grads
+            state.sums.update(square_sums(grads.values()))
             if self.clip is not None:
                 live = [p for p in self._params.values() if p.grad is not None]
                 total = torch.nn.utils.clip_grad_norm_(live, self.clip)
@@ -595,6 +619,8 @@ class AttachedRun:
         call = state.calls[i]
         grad = call.grad if call is not None and call.grad is not None else np.zeros((0,))
         arrays: dict[str, Any] = {"dL_da": grad, "dL_dz": grad}
+        # the grad_fn chain, worked out when a pane reads it (most steps' never are)
+        arrays["grad_fn"] = functools.partial(self._chain, state, i)
         for name in self._layers[i].param_names:
             if name in state.grads:
                 arrays[name] = state.grads[name]
@@ -612,6 +638,18 @@ class AttachedRun:
             complete=i == 0,
         )
 
+    def _chain(self, state: StepState, i: int) -> tuple[str, ...]:
+        """Layer ``i``'s backward in step ``state`` as autograd ran it (see :mod:`.chain`)."""
+        call = state.calls[i] if i < len(state.calls) else None
+        if call is None:
+            return ("this module did not run in this step",)
+        source = None
+        input_grad = None
+        for k, other in enumerate(state.calls):
+            if other is not None and other.output is not None and other.output is call.a_prev:
+                source, input_grad = self._layers[k].name, other.grad
+        return chain_lines(call, input_grad, source, self._param_ids, state.grads)
+
     def _update(self, quiet: bool) -> PhaseRecord:
         state = self.state
         self.pending = None
@@ -625,26 +663,39 @@ class AttachedRun:
             old = kept[1]
         else:
             old = {n: p.detach().clone() for n, p in params.items()}
+        # The last update's record may still hold the optimizer's own state tensors.
+        self.last_update = None
+        self._live.before_change()
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
         self._version += 1
+        new_params: dict[str, torch.Tensor] = {}
+        changes: dict[str, torch.Tensor] = {}
+        for name, p in params.items():
+            # Parameter by parameter, so each is measured while it is in the cache.
+            new = new_params[name] = p.detach().clone()
+            change = changes[name] = new - old[name]
+            if not quiet:
+                state.sums.update(square_sums((new, change)))
+        names = list(params)
         arrays: dict[str, Any] = {}
         measured: dict[str, Any] = {}
-        new_params: dict[str, Any] = {}
-        for name, p in params.items():
-            new = p.detach().clone()
-            change = new - old[name]
-            new_params[name] = new
+        live: list[str] = []
+        for name in names:
+            p, new, change = params[name], new_params[name], changes[name]
+            shape = tuple(p.shape)
             measured[name], measured[f"{name}.change"] = old[name], change
             arrays[name] = old[name]
             grad = state.grads.get(name)
-            arrays[f"{name}.grad"] = grad if grad is not None else torch.zeros_like(new)
+            arrays[f"{name}.grad"] = (
+                grad if grad is not None else functools.partial(_constant, 0.0, shape)
+            )
             arrays[f"{name}.change"] = change
             arrays[f"{name}.new"] = new
             for term, value in state_terms(self.optimizer, p).items():
                 arrays[f"{name}.{term}"] = value
-            shape = tuple(p.shape)
+                live.append(f"{name}.{term}")
             # worked out when read (HostArrays calls it): most steps' tables are never shown
             arrays[f"{name}.lr"] = functools.partial(_constant, lr_of.get(id(p), 0.0), shape)
             if self.clip is not None:
@@ -652,14 +703,20 @@ class AttachedRun:
         self._after_update = (self._version, new_params)  # never written: copies
         self._term_names = term_names_of(self.optimizer, self.clip is not None)
         self.phase, self.layer_index = "update", None
-        record = self._record("update", arrays, loss=state.loss)
+        terms = LiveArrays(arrays, to_host, live)
+        self._live.hand_out(terms)
+        record = PhaseRecord(
+            phase="update",
+            step_index=self.step_index,
+            epoch=self.epoch,
+            arrays=terms,
+            loss=state.loss,
+        )
         self.last_update = record
         stats = None
         if not quiet:
             loss = reduce_for_breakpoints(state.loss) if self.distributed else state.loss
-            stats = finish_statistics(
-                self, state, loss, new_params, measured, self._activation, self._infos
-            )
+            stats = finish_statistics(self, state, loss, new_params, measured, self.watch.stats)
         self._finish_step(state)
         if stats is not None:
             self.watch.observe(stats)
@@ -770,9 +827,13 @@ class AttachedRun:
         return True
 
     def _apply(self, edits: Iterable[Edit]) -> None:
+        applied = False
         with torch.no_grad():
             for param, index, _old, new in edits:
                 self._params[param][index] = new
+                applied = True
+        if applied:  # copies taken of the parameters before (after the update) are stale
+            self._version += 1
 
     @property
     def learning_rate(self) -> float | None:
@@ -844,6 +905,30 @@ class AttachedRun:
     def close(self) -> None:
         """Take the hooks off the model."""
         self.tracer.remove()
+
+
+def _grads_stay(optimizer: torch.optim.Optimizer, clip: float | None, distributed: bool) -> bool:
+    """Whether the gradients backward leaves in ``.grad`` keep their numbers until the
+    next backward, so the run may hold them without a copy: torch's own ``zero_grad``
+    drops them (``set_to_none``) rather than zeroing them, torch's optimizers only
+    read them, and nothing else writes into them unless clipping scales them in place
+    or DDP's reducer owns them (gradients as views of its buckets)."""
+    kind = type(optimizer)
+    return (
+        clip is None
+        and not distributed
+        and kind.__module__.startswith("torch.optim.")
+        and kind.zero_grad is torch.optim.Optimizer.zero_grad
+        and "zero_grad" not in vars(optimizer)  # nor replaced on the instance
+    )
+
+
+def _spec_units(view: LayerView) -> int:
+    """Units as the diagnostics count them: the channels of an (N, C, H, W) output, else
+    the layer's columns."""
+    if view.kernel is None and len(view.output_shape) == 3:
+        return max(view.output_shape[0], 1)
+    return max(view.units, 1)
 
 
 def _constant(value: float, shape: tuple[int, ...]) -> NDArray[Any]:

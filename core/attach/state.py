@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..watch.stats import StepArrays
+from ..watch.stats import StepArrays, StepStatistics
 from .batches import Entry, batch_x, to_host
-from .hooks import Call, LayerInfo
-from .stats import AttachedStatistics, layer_spec
+from .hooks import Call
+from .stats import AttachedStatistics
 
 if TYPE_CHECKING:
     from .run import AttachedRun
@@ -34,6 +34,8 @@ class StepState:
     grads: dict[str, torch.Tensor] = field(default_factory=dict)
     grad_norm: float | None = None
     clip_factor: float = 1.0
+    # Σ x² of tensors measured where they were made (see stats.square_sums), by id
+    sums: dict[int, tuple[Any, float]] = field(default_factory=dict)
 
 
 def edit_text(param: str, index: tuple[int, ...], old: float, new: float) -> str:
@@ -47,13 +49,11 @@ def finish_statistics(
     loss: float | None,
     params: Mapping[str, torch.Tensor],
     measured: Mapping[str, torch.Tensor],
-    activation: Mapping[str, str],
-    infos: Sequence[LayerInfo],
+    previous: StepStatistics | None,
 ) -> AttachedStatistics:
     """The statistics of the step ``state`` describes, its update just applied; ``loss``
-    is the one breakpoints read (over every rank, under DDP)."""
-    views = run.layers
-    specs = tuple(layer_spec(v.name, v.kind, v.activation, max(v.units, 1)) for v in views)
+    is the one breakpoints read (over every rank, under DDP). ``previous``: the last
+    step's, whose parameters after its update are this step's before it."""
     outputs = [c.output if c is not None else None for c in state.calls]
     grads_out = [c.grad if c is not None else None for c in state.calls]
     x = batch_x(state.entry.batch, run.loss_fn is not None) if state.entry is not None else None
@@ -75,8 +75,10 @@ def finish_statistics(
         loss=loss,
         metrics=state.metrics,
         val_metrics={},
-        layers=specs,
-        param_names={info.name: info.param_names for info in infos},
+        layers=run.layer_specs,
+        param_names=run.param_names_by_layer,
         arrays=arrays,
         to_host=to_host,
+        previous=previous,
+        known=state.sums,
     )

@@ -10,17 +10,18 @@ naming the module, its class and the samples of the batch that carry it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
 from ..spec.types import InitSpec, LayerSpec
 from ..watch.stats import Location, StepArrays, StepStatistics
 
-__all__ = ["AttachedStatistics", "SampleLocation", "layer_spec"]
+__all__ = ["AttachedStatistics", "SampleLocation", "layer_spec", "square_sums"]
 
 _NO_INIT = InitSpec("none")
 
@@ -59,6 +60,43 @@ class SampleLocation(Location):
         return text
 
 
+def _measurable(array: Any) -> bool:
+    """A dense floating-point tensor, which ``torch._foreach_norm`` takes."""
+    return (
+        isinstance(array, torch.Tensor) and array.dtype in _FLOATS and array.layout == torch.strided
+    )
+
+
+_BIG = 16384  # elements from which a CPU tensor's sum of squares is BLAS's dot
+_BLAS = frozenset({torch.float32, torch.float64})
+_FLOATS = frozenset(
+    {torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128}
+)
+
+
+def square_sums(tensors: Iterable[Any]) -> dict[int, tuple[Any, float]]:
+    """Σ x² of the big CPU tensors among ``tensors``, by id, worked out now.
+
+    Called where the tensors were just written (the gradients after backward, the
+    parameters after the update), so they are read while still in the cache
+    rather than in a separate pass over the whole model later. The rest are left
+    to :meth:`AttachedStatistics._measure_all`.
+    """
+    found: dict[int, tuple[Any, float]] = {}
+    for tensor in tensors:
+        if (
+            isinstance(tensor, torch.Tensor)
+            and tensor.dtype in _BLAS
+            and tensor.layout == torch.strided
+            and tensor.device.type == "cpu"
+            and tensor.numel() >= _BIG
+            and not (tensor.is_conj() or tensor.is_neg())
+        ):
+            flat = tensor.detach().numpy().reshape(-1)
+            found[id(tensor)] = (tensor, float(flat.dot(flat)))
+    return found
+
+
 def _samples(host: NDArray[Any]) -> tuple[int, ...]:
     if host.ndim == 0:
         return ()
@@ -85,6 +123,8 @@ class AttachedStatistics(StepStatistics):
         param_names: Mapping[str, tuple[str, ...]],
         arrays: StepArrays,
         to_host: Callable[[Any], NDArray[Any]],
+        previous: StepStatistics | None = None,
+        known: Mapping[int, tuple[Any, float]] | None = None,
     ) -> None:
         super().__init__(
             step=step,
@@ -99,6 +139,84 @@ class AttachedStatistics(StepStatistics):
         names: dict[str | None, tuple[str, ...]] = {k: v for k, v in param_names.items()}
         names[None] = tuple(dict.fromkeys(n for group in param_names.values() for n in group))
         self._names = names
+        self._measured_all = False
+        self._finite = True
+        if previous is not None:
+            self._inherit(previous)
+        if known:
+            self._sums.update(known)
+
+    # ------------------------------------------------ sums of squares, batched
+    def _square_sum(self, array: Any) -> float:
+        entry = self._sums.get(id(array))
+        if entry is not None and entry[0] is array:
+            return entry[1]
+        if not self._measured_all:
+            self._measure_all()
+            return self._square_sum(array)
+        return super()._square_sum(array)
+
+    def _measure_all(self) -> None:
+        """Σ x² of every tensor of the step at once: a ``torch._foreach_norm`` and one
+        transfer per device and dtype, instead of a reduction and a transfer per tensor.
+
+        The diagnostics read all of them after every step (the NaN scan, each layer's
+        gradient norm and update ratio), so measuring them together costs nothing
+        that would not be spent anyway. The weights before the update were measured
+        by the step before (``previous``), as its weights after. Whether every sum
+        is finite, so every element (see :meth:`_all_finite`), is kept beside them.
+        """
+        self._measured_all = True
+        arrays = self.arrays
+        sums = self._sums
+        groups: dict[tuple[torch.dtype, int], list[torch.Tensor]] = {}
+        others: list[Any] = []  # sparse or integer tensors, arrays: not for _foreach_norm
+        finite = True
+        for array in (
+            *arrays.a,
+            *arrays.dL_da,
+            *arrays.grads.values(),
+            *arrays.params.values(),
+            *arrays.update.values(),
+        ):
+            if array is None:
+                continue
+            entry = sums.get(id(array))
+            if entry is not None and entry[0] is array:
+                finite = finite and math.isfinite(entry[1])
+                continue
+            if _measurable(array) and not (array.is_conj() or array.is_neg()):
+                groups.setdefault((array.dtype, array.get_device()), []).append(array)
+            else:
+                others.append(array)
+        for key in [k for k in groups if k[1] < 0 and k[0] in _BLAS]:
+            # On the CPU, BLAS's dot on a big tensor's own memory is two to three times
+            # quicker than torch's reduction; small ones go to one _foreach_norm call.
+            small = []
+            for tensor in groups.pop(key):
+                if tensor.numel() < _BIG:
+                    small.append(tensor)
+                    continue
+                flat = tensor.detach().numpy().reshape(-1)
+                square = float(flat.dot(flat))
+                sums[id(tensor)] = (tensor, square)
+                finite = finite and math.isfinite(square)
+            if small:
+                groups[key] = small
+        with torch.no_grad():
+            for tensors in groups.values():
+                norms = torch.stack(torch._foreach_norm(tensors)).double().tolist()
+                for tensor, norm in zip(tensors, norms, strict=True):
+                    square = norm * norm
+                    sums[id(tensor)] = (tensor, square)
+                    finite = finite and math.isfinite(square)
+        for array in others:
+            if isinstance(array, torch.Tensor):
+                if array.is_floating_point() or array.is_complex():
+                    finite = finite and math.isfinite(float(array.sum()))
+            else:
+                finite = finite and math.isfinite(super()._square_sum(array))
+        self._finite = finite
 
     def _symmetric(self, spec: LayerSpec) -> bool:
         if spec.type != "Linear":
@@ -113,7 +231,8 @@ class AttachedStatistics(StepStatistics):
         # Rows are units: two first entries far apart (against a bound on every weight
         # from the sum of squares the norms use anyway) settle it without a full pass.
         squares = self._square_sum(raw)
-        pair = np.asarray(self.to_host(raw[:2, 0])).astype(np.float64)
+        head = raw if raw.device.type == "cpu" else raw[:2, 0:1]  # two numbers cross, not all
+        pair = np.asarray(self.to_host(head))[:2, 0].astype(np.float64)
         bounded = math.isfinite(squares) and squares >= 1e-30
         if bounded and abs(pair[0] - pair[1]) > 2e-6 * math.sqrt(squares):
             return False
@@ -162,6 +281,34 @@ class AttachedStatistics(StepStatistics):
         )
 
     def _all_finite(self) -> bool:
+        """Every sum of squares finite (a NaN or Inf makes its sum so), from the batched
+        sums: one pass over the step's tensors for the scan and the norms together."""
         if self.loss is not None and not math.isfinite(self.loss):
             return False
-        return super()._all_finite()
+        if not self._measured_all:
+            self._measure_all()
+        return self._finite
+
+    def _dead_fraction(self, spec: LayerSpec) -> float | None:
+        """Share of a ReLU's units zero for every sample (and position): channels of an
+        (N, C, H, W) output, else its last axis. Measured on the device, one number out."""
+        if spec.activation != "relu":
+            return None
+        a = self.arrays.a[self._index[spec.name]] if self.arrays.a else None
+        if not isinstance(a, torch.Tensor) or a.ndim < 2:
+            return super()._dead_fraction(spec)
+        if a.numel() == 0:
+            return None
+        if a.device.type == "cpu":  # NumPy on the tensor's own memory: no dispatch per op
+            host = self.to_host(a)
+            axes = (0, *range(2, a.ndim)) if a.ndim == 4 else tuple(range(a.ndim - 1))
+            # A ReLU's output is never negative: a unit is alive where its largest is > 0.
+            peak = host.max(axis=axes)
+            return 1.0 - int(np.count_nonzero(peak > 0)) / int(peak.size)
+        with torch.no_grad():
+            positive = a > 0
+            if a.ndim == 4:
+                alive = positive.transpose(0, 1).reshape(a.shape[1], -1).any(dim=1)
+            else:
+                alive = positive.reshape(-1, a.shape[-1]).any(dim=0)
+            return 1.0 - float(alive.sum()) / alive.numel()

@@ -9,12 +9,13 @@ the CPU gives the same numbers bit for bit.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-__all__ = ["Keyframe", "Keyframes"]
+__all__ = ["Keyframe", "Keyframes", "copy_state"]
 
 
 @dataclass(eq=False)
@@ -40,16 +41,42 @@ def _tensor_bytes(value: Any) -> int:
     return 0
 
 
+def copy_state(value: Any) -> Any:
+    """A deep copy of a ``state_dict``: tensors cloned, containers rebuilt, other leaves
+    deep-copied. ``copy.deepcopy`` gives the same but is several times slower on an
+    optimizer's state, being general (memo, storages, reductions) where this is not."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: copy_state(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_state(v) for v in value]
+    if type(value) is tuple:
+        return tuple(copy_state(v) for v in value)
+    if isinstance(value, (int, float, str, bool, type(None))):
+        return value
+    return copy.deepcopy(value)
+
+
 def take(
     step: int,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     counters: dict[str, Any],
+    copies: Mapping[str, torch.Tensor] | None = None,
 ) -> Keyframe:
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    opt = copy.deepcopy(optimizer.state_dict())
-    sched = copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None
+    """The keyframe of step ``step``. ``copies``: copies of parameters, by name, that hold
+    their values now and are never written (the run's copies after the last update);
+    the keyframe keeps those rather than copying the parameters again."""
+    copies = copies or {}
+    state: dict[str, torch.Tensor] = {}
+    for key, value in model.state_dict().items():
+        kept = copies.get(key)
+        same = kept is not None and kept.shape == value.shape and kept.dtype == value.dtype
+        state[key] = kept if kept is not None and same else value.detach().clone()
+    opt = copy_state(optimizer.state_dict())
+    sched = copy_state(scheduler.state_dict()) if scheduler is not None else None
     frame = Keyframe(step, state, opt, sched, dict(counters))
     frame.nbytes = _tensor_bytes(state) + _tensor_bytes(opt)
     return frame
@@ -62,9 +89,9 @@ def restore(
         live = model.state_dict(keep_vars=True)
         for key, value in frame.model.items():
             live[key].copy_(value)  # in place: the optimizer holds these very parameters
-    optimizer.load_state_dict(copy.deepcopy(frame.optimizer))
+    optimizer.load_state_dict(copy_state(frame.optimizer))
     if scheduler is not None and frame.scheduler is not None:
-        scheduler.load_state_dict(copy.deepcopy(frame.scheduler))
+        scheduler.load_state_dict(copy_state(frame.scheduler))
 
 
 class Keyframes:

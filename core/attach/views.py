@@ -39,7 +39,10 @@ ACTIVATIONS = {
 
 
 def layer_view(
-    info: LayerInfo, params: dict[str, nn.Parameter], output: torch.Tensor | None
+    info: LayerInfo,
+    params: dict[str, nn.Parameter],
+    output: torch.Tensor | None,
+    a_prev: torch.Tensor | None = None,
 ) -> LayerView:
     kind = type(info.module).__name__
     owned = [(n, params[n]) for n in info.param_names if n in params]
@@ -59,6 +62,10 @@ def layer_view(
         for n in shape:
             cols *= n
         rows = cols
+    in_shape = tuple(int(n) for n in a_prev.shape[1:]) if a_prev is not None else ()
+    module = info.module
+    conv = isinstance(module, nn.Conv2d)
+    weight = getattr(module, "weight", None) if conv else None
     return LayerView(
         name=info.name,
         kind=kind,
@@ -69,7 +76,23 @@ def layer_view(
         kernel=kernel_name,
         bias=None,  # a torch bias runs along the rows (out), never along the columns
         output_shape=shape,
+        input_shape=in_shape,
+        kernel_shape=tuple(int(n) for n in weight.shape)
+        if isinstance(weight, torch.Tensor)
+        else (),
+        strides=_pair(module.stride) if conv else (1, 1),
+        padding=module.padding if conv and isinstance(module.padding, str) else "valid",
+        channels_first=len(shape) == 3 or len(in_shape) == 3,
+        total_params=sum(p.numel() for _, p in owned),
+        pads=_pair(module.padding) if conv and not isinstance(module.padding, str) else (0, 0),
+        dilation=_pair(module.dilation) if conv else (1, 1),
     )
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    return (int(value[0]), int(value[-1]))
 
 
 _RULES = {
@@ -120,10 +143,11 @@ _EXPECTED: dict[str, tuple[str, ...]] = {
 
 
 def state_terms(optimizer: torch.optim.Optimizer, p: torch.Tensor) -> dict[str, Any]:
-    """Copies of ``p``'s optimizer state tensors that have its shape."""
+    """``p``'s optimizer state tensors that have its shape: the optimizer's own, which
+    its next step writes into (see :mod:`.live`)."""
     state = optimizer.state.get(p, {})
     return {
-        k: v.detach().clone()
+        k: v.detach()
         for k, v in state.items()
         if isinstance(v, torch.Tensor) and v.shape == p.shape and v.ndim > 0
     }

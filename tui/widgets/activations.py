@@ -74,10 +74,15 @@ class ActivationsPane(Pane):
         who = f"sample {labels[0]}" if labels else "sample 0"
         act = f"a = {spec.activation}(z)" if spec.activation else "output"
         zero = spec.activation == "relu"
+        output, a_prev = arrays["a"], arrays["a_prev"]
+        if spec.channels_first:  # torch's (batch, C, H, W): one map per channel all the same
+            act += " (N,C,H,W)"
+            output = np.moveaxis(output, 1, -1)
+            if np.ndim(a_prev) == 4:
+                a_prev = np.moveaxis(a_prev, 1, -1)
         lines = channel_maps(
-            f"{act}, {who}", arrays["a"], 0, s.palette, width, height, s.grids, (*key, "a"), zero
+            f"{act}, {who}", output, 0, s.palette, width, height, s.grids, (*key, "a"), zero
         )
-        a_prev = arrays["a_prev"]
         if np.ndim(a_prev) == 4 and height - len(lines) >= 6:
             what = "input" if s.layer == 0 else "a_prev"
             lines.append(Text())

@@ -16,9 +16,10 @@ from backprop_tui.core.maths.activations import derivative_text, get_activation
 from numpy.typing import NDArray
 from rich.text import Text
 
-from ..layer_rules import rule_of
+from ..layer_rules import Rule, rule_of
 from ..render import fit, num, wrap
 from ..session import RECORDED
+from ..torch_rules import conv2d_rule, conv_index, linear_rule
 from .base import Pane
 from .gradients import no_matrix
 
@@ -47,7 +48,15 @@ class ChainRulePane(Pane):
     TITLE = "chain rule"
 
     def summary(self, width: int) -> Text:
-        if self.session.spec.kernel is None:  # no weight matrix to point a cursor into
+        spec = self.session.spec
+        if spec.total_params is not None and spec.kernel is None:  # a torch module
+            what = (
+                "its chain rule at the largest |dL/dW|"
+                if spec.kind == "Conv2d"
+                else "its backward as autograd ran it (grad_fn chain)"
+            )
+            return Text(fit(f"{spec.name} ({spec.kind}): {what}", width), no_wrap=True)
+        if spec.kernel is None:  # no weight matrix to point a cursor into
             return Text(fit(no_matrix(self.session.spec), width), no_wrap=True)
         param, index = self.session.cursor_param()
         grad = self._grad(param, index, self.session.dbg.layer_arrays(self.session.layer))
@@ -61,6 +70,8 @@ class ChainRulePane(Pane):
         s = self.session
         dbg = s.dbg
         spec = s.spec
+        if spec.total_params is not None:  # a module of the user's own torch model
+            return self._torch(width, height)
         if spec.kernel is None:
             text = PASSES.get(spec.kind, no_matrix(spec))
             return wrap(text, width, "italic")
@@ -110,6 +121,34 @@ class ChainRulePane(Pane):
             lines.append(Text(fit(hint, width), style="italic", no_wrap=True))
         return lines
 
+    def _torch(self, width: int, height: int) -> list[Text]:
+        """A torch module: nn.Linear's rule at the cursor and nn.Conv2d's at its largest
+        gradient, in torch's layout (torch_rules.py); any other module's grad_fn chain."""
+        s = self.session
+        spec = s.spec
+        arrays = s.dbg.layer_arrays(s.layer)
+        if spec.kind == "Linear" and spec.kernel is not None:
+            param, index = s.cursor_param()
+            rule = linear_rule(spec, param, index, arrays)
+            if rule is not None:
+                return self._layer_rule(param, index, arrays, width, height, rule)
+        if spec.kind == "Conv2d" and spec.param_names and spec.param_names[0] in arrays:
+            weight = spec.param_names[0]
+            at = conv_index(np.asarray(arrays[weight]))
+            rule = conv2d_rule(spec, at, arrays)
+            if rule is not None:
+                return self._layer_rule(weight, at, arrays, width, height, rule)
+        if "grad_fn" not in arrays:
+            hint = (
+                f"{spec.name} ({spec.kind}): its backward shows once the backward pass reaches "
+                "it (space or l)"
+            )
+            return wrap(hint, width, "italic")
+        head = f"{spec.name} ({spec.kind}): the backward as autograd ran it (grad_fn chain)"
+        lines = [Text(fit(head, width), style="bold", no_wrap=True)]
+        chain = [str(line) for line in np.asarray(arrays["grad_fn"]).tolist()]
+        return lines + [Text(fit(line, width), no_wrap=True) for line in chain[: height - 1]]
+
     def _dense(self, arrays: Mapping[str, Any]) -> bool:
         """Whether the layer computes z = a_prev·W + b on (batch, features) arrays, the
         formula this pane writes out. An attached torch model's Linear computes
@@ -127,8 +166,10 @@ class ChainRulePane(Pane):
         arrays: Mapping[str, Any],
         width: int,
         height: int,
+        rule: Rule | None = None,
     ) -> list[Text]:
-        """A conv2d or batch normalization parameter: its sum over the batch and positions."""
+        """A conv2d or batch normalization parameter: its sum over the batch and positions
+        (or ``rule``, a torch module's)."""
         s = self.session
         value = float(s.dbg.params[param][index])
         grad = self._grad(param, index, arrays)
@@ -136,7 +177,8 @@ class ChainRulePane(Pane):
         if grad is not None:
             head += f" · dL/d{param.split('.')[-1]} = {num(grad)}"
         lines = [Text(fit(head, width), style="bold", no_wrap=True)]
-        rule = rule_of(s.spec, param, index, arrays)
+        if rule is None:
+            rule = rule_of(s.spec, param, index, arrays)
         if rule is None:
             if "z" not in arrays and s.read_only:
                 return lines + wrap(RECORDED.format(what="the activations it needs"), width)

@@ -120,7 +120,14 @@ class NetworkPane(Pane):
 
 def _layer_text(layer: LayerView) -> str:
     """``4→3 relu`` for a Dense layer; the kind and output shape for the others
-    (``conv2d 3×3 → 6×6×4 relu``)."""
+    (``conv2d 3×3 → 6×6×4 relu``); for a module of the user's own model, its type and
+    what one sample goes in and comes out as (``Conv2d 1×8×8→4×6×6``, torch's layout)."""
+    if layer.total_params is not None:
+        given = _shape(layer.input_shape) if layer.input_shape else "?"
+        module = f"{layer.kind} {given}→{_shape(layer.output_shape) or '?'}"
+        if layer.activation and layer.activation != layer.kind.lower():
+            module += f" {layer.activation}"
+        return module
     if layer.kind == "dense" or not layer.output_shape or not layer.input_shape:
         return f"{layer.inputs}→{layer.units} {layer.activation or layer.kind}"
     text: str = layer.kind
