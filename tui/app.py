@@ -179,10 +179,10 @@ class DebuggerApp(ActionsMixin, App[int]):
 
     # --------------------------------------------------------------- drawing
     def redraw_all(self, force: bool = False, only: tuple[str, ...] = ()) -> None:
-        """Rebuild every pane (or those named in ``only``) from one state of the debugger."""
+        """Rebuild every pane (or those named in ``only``) from one state of the run."""
         if not only and self.screen.has_class("-compact"):
             self._apply_layout()  # the selected layer decides how tall the gradients are
-        with self.session.lock:
+        with self.session.reading():  # while running: the latest snapshot, no lock
             for widget in self.query(Lines):
                 if not only or widget.id in only:
                     widget.redraw(force=force)
@@ -225,6 +225,7 @@ class DebuggerApp(ActionsMixin, App[int]):
     def on_run_stopped(self, message: RunStopped) -> None:
         s = self.session
         s.running = False
+        s.stop_publishing()
         if message.level in ("error",):
             s.note(message.reason, "error", kind="run")
         else:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
 import numpy as np
-from backprop_tui.core import Batch, LayerView, LogEntry, RunView
+from backprop_tui.core import Batch, LayerView, LogEntry, RunReading, RunSnapshot, RunView
 from numpy.typing import NDArray
 
 from .blocks import GridCache
@@ -27,32 +26,45 @@ RECORDED = "A recording keeps weights, gradients, losses and the log of some ste
 
 
 class EngineLock:
-    """The lock around the debugger, fair to the screen.
+    """The lock around the run, fair to the screen and to keys.
 
-    A plain lock lets the continue worker release and take it again between steps
-    while the event loop waits, sometimes for seconds. Here a thread that finds the
-    lock taken says so, and the worker holds back until that thread has had its turn.
+    The continue worker takes it for one step at a time (:meth:`worker_turn`). A
+    thread that finds it taken says so, and the worker, at its next step
+    boundary, steps aside until every such thread has had its turn: it waits on
+    a condition, not in a polling loop, so the handoff costs no CPU and no delay.
     """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._wanted = threading.Event()
+        self._turns = threading.Condition(threading.Lock())
+        self._waiting = 0  # threads other than the worker waiting for the lock
 
     def __enter__(self) -> EngineLock:
-        if not self._lock.acquire(blocking=False):
-            self._wanted.set()
+        with self._turns:  # counted before it tries: the worker cannot slip in between
+            self._waiting += 1
+        try:
             self._lock.acquire()
-            self._wanted.clear()
+        finally:
+            with self._turns:
+                self._waiting -= 1
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
+        with self._turns:
+            self._turns.notify_all()
+
+    @property
+    def wanted(self) -> bool:
+        """Whether a thread other than the worker is waiting for the lock."""
+        return self._waiting > 0
 
     @contextmanager
     def worker_turn(self) -> Iterator[None]:
-        """For the worker's steps: wait while another thread is waiting for the lock."""
-        while self._wanted.is_set():
-            time.sleep(0.0002)
+        """For the worker's steps: let every thread that waits go first, then take the lock."""
+        with self._turns:
+            while self._waiting:
+                self._turns.wait(0.05)  # the timeout only guards against a lost wake-up
         with self._lock:
             yield
 
@@ -62,6 +74,10 @@ class Session:
 
     def __init__(self, debugger: RunView, fps: float = 10.0) -> None:
         self.dbg = debugger
+        # While the worker runs: the run as it stood at the latest step boundary it
+        # published. Panes draw from it without the lock; None otherwise.
+        self.snapshot: RunSnapshot | None = None
+        self._pinned: RunReading | None = None  # what one redraw draws from, start to end
         self.fps = fps
         self.lock = EngineLock()
         self.layer = 0
@@ -80,6 +96,46 @@ class Session:
         # two runs in one process never share a picture.
         self.grids = GridCache()
 
+    # ------------------------------------------------------------- reading
+    @property
+    def view(self) -> RunReading:
+        """What the panes read: the redraw's own pick, else the latest published
+        snapshot while running, else the run itself (read holding the lock)."""
+        if self._pinned is not None:
+            return self._pinned
+        snapshot = self.snapshot
+        return snapshot if snapshot is not None else self.dbg
+
+    @contextmanager
+    def reading(self) -> Iterator[RunReading]:
+        """One consistent state to draw from: a published snapshot, without the lock;
+        the run itself, holding the lock. Nested redraws share the outer one's."""
+        if self._pinned is not None:
+            yield self._pinned
+            return
+        snapshot = self.snapshot
+        try:
+            if snapshot is not None:
+                self._pinned = snapshot
+                yield snapshot
+            else:
+                with self.lock:
+                    self._pinned = self.dbg
+                    yield self.dbg
+        finally:
+            self._pinned = None
+
+    def publish(self) -> RunSnapshot:
+        """On the worker's thread, holding the lock between two steps: the run as it
+        stands now becomes what the panes draw."""
+        snapshot = RunSnapshot(self.dbg)
+        self.snapshot = snapshot
+        return snapshot
+
+    def stop_publishing(self) -> None:
+        """The run stopped: the panes read the run itself again."""
+        self.snapshot = None
+
     @property
     def read_only(self) -> bool:
         """Nothing can be changed (a recorded replay): editing keys say so."""
@@ -88,7 +144,7 @@ class Session:
     # ------------------------------------------------------------- selection
     @property
     def spec(self) -> LayerView:
-        return self.dbg.layers[self.layer]
+        return self.view.layers[self.layer]
 
     @property
     def kernel_name(self) -> str:
@@ -142,25 +198,22 @@ class Session:
     # ------------------------------------------------------------------ reads
     def step_label(self) -> str:
         """ "step 3/500": steps begun so far out of the scenario's total."""
-        dbg = self.dbg
+        dbg = self.view
         return f"step {dbg.step_number}/{dbg.total_steps}"
 
     def next_batch(self) -> Batch | None:
         """The training samples the next input phase takes, when known."""
-        return self.dbg.next_batch()
+        return self.view.next_batch()
 
     def log_entries(self) -> list[LogEntry]:
         """The debugger's log and the app's own lines, in step order (stable)."""
-        merged = list(self.dbg.log) + self.events + self._epoch_lines()
-        return (
-            sorted(merged, key=lambda entry: entry.step)
-            if len(merged) > len(self.dbg.log)
-            else merged
-        )
+        log = self.view.log
+        merged = list(log) + self.events + self._epoch_lines()
+        return sorted(merged, key=lambda entry: entry.step) if len(merged) > len(log) else merged
 
     def _epoch_lines(self) -> list[LogEntry]:
         """How each epoch ended on the validation data, when the run has some."""
-        dbg = self.dbg
+        dbg = self.view
         lines = []
         for done in dbg.epoch_history:
             if done.val_loss is None:
@@ -178,7 +231,7 @@ class Session:
         self.status = text
 
     def loss_text(self) -> str:
-        loss = self.dbg.loss
+        loss = self.view.loss
         if loss is None:
             return "loss —"
         return f"loss {loss:.4g}" if math.isfinite(loss) else f"loss {loss}"

@@ -72,11 +72,12 @@ class Lines(Widget):
             self.redraw(force=True)
 
     def redraw(self, force: bool = False) -> None:
-        """Rebuild the lines (under the session lock) and repaint those that changed."""
+        """Rebuild the lines (from one state of the run: see ``Session.reading``) and
+        repaint those that changed."""
         width, height = self.content_size
         if width <= 0 or height <= 0:
             return
-        with self.session.lock:
+        with self.session.reading():
             if self.folded:
                 lines = [self._folded_line(width)]
             else:

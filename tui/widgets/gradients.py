@@ -68,7 +68,7 @@ class GradientsPane(Pane):
 
     def _raw(self) -> tuple[str, NDArray[Any], NDArray[Any] | None]:
         s = self.session
-        dbg = s.dbg
+        dbg = s.view
         record = dbg.record_of("backward", s.layer)
         bias_name = s.bias_name
         if record is not None and s.kernel_name in record.arrays:
@@ -192,7 +192,7 @@ class GradientsPane(Pane):
 
     def _states(self) -> list[str]:
         """The layer's non-trainable numbers (batch normalization's moving statistics)."""
-        params = self.session.dbg.params
+        params = self.session.view.params
         lines = []
         for name in self.session.spec.state_names:
             if name in params:

@@ -27,7 +27,7 @@ class HeaderBar(Bar):
 
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
-        dbg = s.dbg
+        dbg = s.view
         epochs = dbg.total_epochs
         epoch = f"epoch {dbg.epoch_number}/{epochs}"
         if dbg.finished:

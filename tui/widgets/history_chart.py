@@ -23,7 +23,7 @@ class ChartPane(Pane):
     def _sync(self) -> dict[str, list[float]]:
         """Copy only the new steps of the history (going back truncates); then the
         validation figures, one a finished epoch, when the run has validation data."""
-        history = self.session.dbg.step_history
+        history = self.session.view.step_history
         if len(history) < self._seen:
             self._series, self._seen = {}, 0
         for stats in history[self._seen :]:
@@ -32,7 +32,7 @@ class ChartPane(Pane):
                 self._series.setdefault(name, []).append(value)
         self._seen = len(history)
         series = dict(self._series)
-        epochs = [e for e in self.session.dbg.epoch_history if e.val_loss is not None]
+        epochs = [e for e in self.session.view.epoch_history if e.val_loss is not None]
         if epochs:
             validation = {"val_loss": [e.val_loss for e in epochs if e.val_loss is not None]}
             for name in epochs[-1].val_metrics:

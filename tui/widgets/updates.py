@@ -64,10 +64,10 @@ class UpdatePane(Pane):
         for param in (s.kernel_name, s.bias_name):
             if param is None:
                 continue
-            result = s.dbg.update_arrays(param)
+            result = s.view.update_arrays(param)
             if result is not None:
                 kind, arrays = result
-                state = "pending" if kind == "pending" else f"applied in step {s.dbg.step_index}"
+                state = "pending" if kind == "pending" else f"applied in step {s.view.step_index}"
                 found.append(arrays)
         return state, found
 
@@ -87,7 +87,7 @@ class UpdatePane(Pane):
         state, sources = self._sources()
         if not sources:
             return Text(fit(f"{s.spec.name}: after the backward pass", width), no_wrap=True)
-        key = (s.revision, s.dbg.step_index, state, s.layer)
+        key = (s.revision, s.view.step_index, state, s.layer)
         n, flat = self._ranking(key, sources)[0]
         r = sources[n].row(flat)
         text = f"{state}: biggest {r.param}{list(r.index)} {num(r.value)} → {num(r.new_value)}"
@@ -95,7 +95,7 @@ class UpdatePane(Pane):
 
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
-        rule = Text(fit(s.dbg.update_rule, width), style="dim", no_wrap=True)
+        rule = Text(fit(s.view.update_rule, width), style="dim", no_wrap=True)
         state, sources = self._sources()
         if not sources:
             text = "The update appears once the backward pass is done (n: finish this step)."
@@ -109,7 +109,7 @@ class UpdatePane(Pane):
         self._total = min(total, TOP) if ranked else total
         self.row_offset = min(self.row_offset, max(self._total - page, 0))
         if ranked:
-            key = (s.revision, s.dbg.step_index, state, s.layer)
+            key = (s.revision, s.view.step_index, state, s.layer)
             picked = self._ranking(key, sources)[self.row_offset : self.row_offset + page]
             rows = [sources[n].row(flat) for n, flat in picked]
         else:
@@ -118,7 +118,7 @@ class UpdatePane(Pane):
         title = f"{state} · {s.spec.name} · {count(total)} numbers · {order}"
         title += f" · rows {self.row_offset + 1}–{self.row_offset + len(rows)}"
         lines = [Text(fit(title, width), style="bold", no_wrap=True), rule]
-        return lines + self._table(rows, s.dbg.term_names, width)
+        return lines + self._table(rows, s.view.term_names, width)
 
     def _in_order(self, sources: list[UpdateArrays], page: int) -> list[UpdateRow]:
         rows: list[UpdateRow] = []
