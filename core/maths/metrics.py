@@ -18,7 +18,7 @@ def accuracy(y_true: NDArray[Any], y_pred: NDArray[Any]) -> float:
     else:
         hits = np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)
     # np.mean of booleans, exactly: a count over the size (np.mean's dispatch costs more).
-    return np.count_nonzero(hits) / hits.size
+    return int(np.count_nonzero(hits)) / int(hits.size)
 
 
 METRIC_FUNCTIONS = {"accuracy": accuracy}
