@@ -73,8 +73,11 @@ class RunSnapshot:
     by the UI thread without it.
     """
 
-    def __init__(self, run: RunReading) -> None:
+    def __init__(self, run: RunReading, detailed: bool = False) -> None:
         self._run = run  # read only for what never changes during a run
+        # Whether the screen draws every pane from this one (a few times a second),
+        # not only the summary panes: then what they derive is worked out beforehand.
+        self.detailed = detailed
         self.kind: RunKind = run.kind
         self.title = run.title
         self.description = run.description

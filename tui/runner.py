@@ -21,6 +21,7 @@ from textual.message import Message
 from .session import Session
 
 Mode = Literal["continue", "epoch", "goto"]
+DETAIL_PERIOD = 0.5  # seconds between redraws of every pane (not only the summary ones)
 
 
 class StepDone(Message):
@@ -94,7 +95,8 @@ def _run_steps(
     start_epoch, was_finished = dbg.epoch, dbg.finished
     reason, level = "paused", "info"
     with session.lock.worker_turn():
-        session.publish()
+        session.publish(detailed=True)
+    next_detail = start + DETAIL_PERIOD
     while True:
         if cancelled():
             break
@@ -114,7 +116,10 @@ def _run_steps(
             stop = stop_reason(session, mode, start_epoch, was_finished)
             now = time.monotonic()
             if stop is None and now >= next_post:
-                session.publish()  # still between the two steps, holding the lock
+                detailed = now >= next_detail
+                if detailed:
+                    next_detail = now + DETAIL_PERIOD
+                session.publish(detailed)  # still between the two steps, holding the lock
         if stop is not None:
             reason, level = stop
             break

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -78,6 +78,9 @@ class Session:
         # published. Panes draw from it without the lock; None otherwise.
         self.snapshot: RunSnapshot | None = None
         self._pinned: RunReading | None = None  # what one redraw draws from, start to end
+        # Called on the worker's thread with each detailed snapshot before it is
+        # published: a pane works out there what drawing it will read.
+        self.preparers: list[Callable[[RunSnapshot], None]] = []
         self.fps = fps
         self.lock = EngineLock()
         self.layer = 0
@@ -125,10 +128,15 @@ class Session:
         finally:
             self._pinned = None
 
-    def publish(self) -> RunSnapshot:
+    def publish(self, detailed: bool = True) -> RunSnapshot:
         """On the worker's thread, holding the lock between two steps: the run as it
-        stands now becomes what the panes draw."""
-        snapshot = RunSnapshot(self.dbg)
+        stands now becomes what the panes draw. For a ``detailed`` one (every pane
+        is drawn from it) the panes' heavy derived data is worked out here first,
+        once, by the ``preparers`` the panes registered."""
+        snapshot = RunSnapshot(self.dbg, detailed)
+        if detailed:
+            for prepare in list(self.preparers):
+                prepare(snapshot)
         self.snapshot = snapshot
         return snapshot
 
