@@ -14,7 +14,15 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 import numpy as np
-from backprop_tui.core import Batch, LayerView, LogEntry, RunReading, RunSnapshot, RunView
+from backprop_tui.core import (
+    Batch,
+    EpochStats,
+    LayerView,
+    LogEntry,
+    RunReading,
+    RunSnapshot,
+    RunView,
+)
 from numpy.typing import NDArray
 
 from .blocks import GridCache
@@ -81,6 +89,8 @@ class Session:
         # Called on the worker's thread with each detailed snapshot before it is
         # published: a pane works out there what drawing it will read.
         self.preparers: list[Callable[[RunSnapshot], None]] = []
+        # The validation lines of the epochs seen so far: (count, the last one, lines).
+        self._epoch_log: tuple[int, EpochStats | None, list[LogEntry]] = (0, None, [])
         self.fps = fps
         self.lock = EngineLock()
         self.layer = 0
@@ -220,17 +230,31 @@ class Session:
         return sorted(merged, key=lambda entry: entry.step) if len(merged) > len(log) else merged
 
     def _epoch_lines(self) -> list[LogEntry]:
-        """How each epoch ended on the validation data, when the run has some."""
+        """How each epoch ended on the validation data, when the run has some.
+
+        Worked out for the epochs not seen yet only: a run of one step an epoch
+        adds thousands a second, and the log is redrawn at every frame."""
         dbg = self.view
-        lines = []
-        for done in dbg.epoch_history:
-            if done.val_loss is None:
-                continue
-            figures = "  ".join(f"{k} {v:.4g}" for k, v in done.as_dict().items())
-            end = (done.epoch + 1) * dbg.steps_per_epoch
-            lines.append(
-                LogEntry(end, "info", f"epoch {done.epoch + 1} done: {figures}", kind="epoch")
-            )
+        history = dbg.epoch_history
+        seen, last, lines = self._epoch_log
+        if len(history) < seen or (seen and history[seen - 1] is not last):
+            seen, lines = 0, []  # went back (or a replay's history): from the start
+        if len(history) > seen:
+            lines = lines + [
+                LogEntry(
+                    (done.epoch + 1) * dbg.steps_per_epoch,
+                    "info",
+                    "epoch {} done: {}".format(
+                        done.epoch + 1,
+                        "  ".join(f"{k} {v:.4g}" for k, v in done.as_dict().items()),
+                    ),
+                    kind="epoch",
+                )
+                for done in history[seen:]
+                if done.val_loss is not None
+            ]
+            seen = len(history)
+        self._epoch_log = (seen, history[seen - 1] if seen else None, lines)
         return lines
 
     def note(self, text: str, level: LogLevel = "info", kind: str = "ui") -> None:

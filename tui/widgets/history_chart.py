@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from backprop_tui.core import EpochStats
 from rich.text import Text
 
 from ..chart import line_chart
@@ -19,6 +20,23 @@ class ChartPane(Pane):
         super().__init__(*args, **kwargs)
         self._series: dict[str, list[float]] = {}
         self._seen = 0  # steps of the history already copied into _series
+        # Epochs with validation figures, of the first _epochs_seen; and the last seen.
+        self._epochs: list[EpochStats] = []
+        self._epochs_seen = 0
+        self._last_epoch: EpochStats | None = None
+
+    def _validated(self) -> list[EpochStats]:
+        """The epochs with validation figures, adding only those not seen yet."""
+        history = self.session.view.epoch_history
+        seen = self._epochs_seen
+        if len(history) < seen or (seen and history[seen - 1] is not self._last_epoch):
+            self._epochs, seen = [], 0  # went back: from the start
+        if len(history) > seen:
+            self._epochs = self._epochs + [e for e in history[seen:] if e.val_loss is not None]
+            seen = len(history)
+        self._epochs_seen = seen
+        self._last_epoch = history[seen - 1] if seen else None
+        return self._epochs
 
     def _sync(self) -> dict[str, list[float]]:
         """Copy only the new steps of the history (going back truncates); then the
@@ -32,7 +50,7 @@ class ChartPane(Pane):
                 self._series.setdefault(name, []).append(value)
         self._seen = len(history)
         series = dict(self._series)
-        epochs = [e for e in self.session.view.epoch_history if e.val_loss is not None]
+        epochs = self._validated()
         if epochs:
             validation = {"val_loss": [e.val_loss for e in epochs if e.val_loss is not None]}
             for name in epochs[-1].val_metrics:
