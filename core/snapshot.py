@@ -66,6 +66,30 @@ class Prefix(Sequence[T]):
         return itertools.islice(iter(self._items), self._n)
 
 
+class _Heavy:
+    """What a detailed snapshot reads of the run's tensors (host copies on a GPU)."""
+
+    def __init__(self, run: RunReading, n: int) -> None:
+        self.params = run.params
+        self.grads = run.grads
+        self.records: dict[tuple[str, int | None], PhaseRecord | None] = {
+            (phase, None): run.record_of(phase) for phase in PHASES
+        }
+        for phase in ("forward", "backward"):
+            for i in range(n):
+                self.records[(phase, i)] = run.record_of(phase, i)
+        self.layer_arrays = [dict(run.layer_arrays(i)) for i in range(n)]
+        layers = run.layers
+        self.updates = {
+            name: run.update_arrays(name) for layer in layers for name in layer.param_names
+        }
+        self.grad_norms = {layer.name: run.grad_norm(layer.name) for layer in layers}
+        self.recorded: dict[str, int | None] = {
+            what: run.recorded_step(what) for what in ("params", "grads")
+        }
+        self.next_batch = run.next_batch()
+
+
 class RunSnapshot:
     """What a run showed at one step boundary; satisfies :class:`RunReading`.
 
@@ -73,10 +97,15 @@ class RunSnapshot:
     by the UI thread without it.
     """
 
-    def __init__(self, run: RunReading, detailed: bool = False) -> None:
+    def __init__(
+        self, run: RunReading, detailed: bool = False, heavy_from: RunSnapshot | None = None
+    ) -> None:
+        """``detailed``: the screen draws every pane from this one (a few times a second),
+        so what the panes derive is worked out beforehand. ``heavy_from``: a summary
+        snapshot, for the panes redrawn at every frame (counters, loss, logs), which
+        copies no tensor: parameters, gradients and a layer's arrays are
+        ``heavy_from``'s (a GPU run copies them to the host only for a detailed one)."""
         self._run = run  # read only for what never changes during a run
-        # Whether the screen draws every pane from this one (a few times a second),
-        # not only the summary panes: then what they derive is worked out beforehand.
         self.detailed = detailed
         self.kind: RunKind = run.kind
         self.title = run.title
@@ -111,27 +140,15 @@ class RunSnapshot:
         self.epoch_number = run.epoch_number
         self.loss = run.loss
         self._metrics = dict(run.metrics)
-        self._params = run.params
-        self._grads = run.grads
         self.step_history: Sequence[StepStats] = Prefix(run.step_history, len(run.step_history))
         self.epoch_history: Sequence[EpochStats] = Prefix(run.epoch_history, len(run.epoch_history))
         self.log: Sequence[LogEntry] = Prefix(run.log, len(run.log))
         self.records: Sequence[PhaseRecord] = tuple(run.records)
         self.last_record = run.last_record
-        n = len(self.layers)
-        self._records: dict[tuple[str, int | None], PhaseRecord | None] = {
-            (phase, None): run.record_of(phase) for phase in PHASES
-        }
-        for phase in ("forward", "backward"):
-            for i in range(n):
-                self._records[(phase, i)] = run.record_of(phase, i)
-        self._layer_arrays = [dict(run.layer_arrays(i)) for i in range(n)]
-        self._updates = {
-            name: run.update_arrays(name) for layer in self.layers for name in layer.param_names
-        }
-        self._grad_norms = {layer.name: run.grad_norm(layer.name) for layer in self.layers}
-        self._recorded = {what: run.recorded_step(what) for what in ("params", "grads")}
-        self._next_batch = run.next_batch()
+        if heavy_from is not None:
+            self._heavy: _Heavy = heavy_from._heavy
+        else:
+            self._heavy = _Heavy(run, len(self.layers))
         self.no_input_map = run.no_input_map
         self.breakpoints: Sequence[Breakpoint] = tuple(run.breakpoints)
         self.oldest_reachable_step = run.oldest_reachable_step
@@ -145,29 +162,29 @@ class RunSnapshot:
 
     @property
     def params(self) -> dict[str, NDArray[Any]]:
-        return dict(self._params)
+        return dict(self._heavy.params)
 
     @property
     def grads(self) -> dict[str, NDArray[Any]]:
-        return dict(self._grads)
+        return dict(self._heavy.grads)
 
     def record_of(self, phase: str, layer_index: int | None = None) -> PhaseRecord | None:
-        return self._records.get((phase, layer_index))
+        return self._heavy.records.get((phase, layer_index))
 
     def layer_arrays(self, i: int) -> Mapping[str, NDArray[Any]]:
-        return self._layer_arrays[i]
+        return self._heavy.layer_arrays[i]
 
     def update_arrays(self, param: str) -> tuple[UpdateState, UpdateArrays] | None:
-        return self._updates.get(param)
+        return self._heavy.updates.get(param)
 
     def grad_norm(self, layer: str) -> float | None:
-        return self._grad_norms.get(layer)
+        return self._heavy.grad_norms.get(layer)
 
     def recorded_step(self, what: Literal["params", "grads"]) -> int | None:
-        return self._recorded[what]
+        return self._heavy.recorded[what]
 
     def next_batch(self) -> Batch | None:
-        return self._next_batch
+        return self._heavy.next_batch
 
     def batch(self, indices: NDArray[np.int64]) -> Batch | None:
         return self._run.batch(indices)  # the data itself never changes

@@ -182,7 +182,8 @@ class DebuggerApp(ActionsMixin, App[int]):
         """Rebuild every pane (or those named in ``only``) from one state of the run."""
         if not only and self.screen.has_class("-compact"):
             self._apply_layout()  # the selected layer decides how tall the gradients are
-        with self.session.reading():  # while running: the latest snapshot, no lock
+        summary = bool(only) and set(only) <= set(LIVE)
+        with self.session.reading(summary):  # while running: a snapshot, no lock
             for widget in self.query(Lines):
                 if not only or widget.id in only:
                     widget.redraw(force=force)
@@ -216,8 +217,8 @@ class DebuggerApp(ActionsMixin, App[int]):
             return
         self.session.progress = f"{message.steps:,} steps · {message.rate:,.0f} steps/s"
         now = time.monotonic()
-        snapshot = self.session.snapshot
-        fresh = snapshot is not None and snapshot.detailed and snapshot is not self._detail_snapshot
+        snapshot = self.session.detailed
+        fresh = snapshot is not None and snapshot is not self._detail_snapshot
         # The worker marks a snapshot detailed every DETAIL_PERIOD and prepares it; should
         # the screen miss one (a slow frame), it draws in full from the next after twice that.
         if fresh or now - self._detail_drawn >= 2 * DETAIL_PERIOD:

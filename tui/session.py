@@ -85,6 +85,8 @@ class Session:
         # While the worker runs: the run as it stood at the latest step boundary it
         # published. Panes draw from it without the lock; None otherwise.
         self.snapshot: RunSnapshot | None = None
+        # The latest detailed one: what every pane but the summary ones draws from.
+        self.detailed: RunSnapshot | None = None
         self._pinned: RunReading | None = None  # what one redraw draws from, start to end
         # Called on the worker's thread with each detailed snapshot before it is
         # published: a pane works out there what drawing it will read.
@@ -112,21 +114,23 @@ class Session:
     # ------------------------------------------------------------- reading
     @property
     def view(self) -> RunReading:
-        """What the panes read: the redraw's own pick, else the latest published
-        snapshot while running, else the run itself (read holding the lock)."""
+        """What the panes read: the redraw's own pick, else the latest detailed snapshot
+        while running, else the run itself (read holding the lock)."""
         if self._pinned is not None:
             return self._pinned
-        snapshot = self.snapshot
-        return snapshot if snapshot is not None else self.dbg
+        detailed = self.detailed
+        return detailed if detailed is not None else self.dbg
 
     @contextmanager
-    def reading(self) -> Iterator[RunReading]:
-        """One consistent state to draw from: a published snapshot, without the lock;
-        the run itself, holding the lock. Nested redraws share the outer one's."""
+    def reading(self, summary: bool = False) -> Iterator[RunReading]:
+        """One consistent state to draw from: while running, a published snapshot,
+        without the lock (``summary``: the latest, for the panes drawn at every
+        frame; else the latest detailed one); otherwise the run itself, holding the
+        lock. Nested redraws share the outer one's."""
         if self._pinned is not None:
             yield self._pinned
             return
-        snapshot = self.snapshot
+        snapshot = self.snapshot if summary else self.detailed
         try:
             if snapshot is not None:
                 self._pinned = snapshot
@@ -140,19 +144,22 @@ class Session:
 
     def publish(self, detailed: bool = True) -> RunSnapshot:
         """On the worker's thread, holding the lock between two steps: the run as it
-        stands now becomes what the panes draw. For a ``detailed`` one (every pane
-        is drawn from it) the panes' heavy derived data is worked out here first,
-        once, by the ``preparers`` the panes registered."""
-        snapshot = RunSnapshot(self.dbg, detailed)
-        if detailed:
+        stands now becomes what the panes draw. A ``detailed`` one copies what every
+        pane reads, and the panes' heavy derived data is worked out here first, once,
+        by the ``preparers`` they registered; the others are summaries (counters,
+        loss, logs) for the panes drawn at every frame."""
+        base = None if detailed else self.detailed
+        snapshot = RunSnapshot(self.dbg, detailed or base is None, base)
+        if snapshot.detailed:
             for prepare in list(self.preparers):
                 prepare(snapshot)
+            self.detailed = snapshot
         self.snapshot = snapshot
         return snapshot
 
     def stop_publishing(self) -> None:
         """The run stopped: the panes read the run itself again."""
-        self.snapshot = None
+        self.snapshot = self.detailed = None
 
     @property
     def read_only(self) -> bool:
