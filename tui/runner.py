@@ -4,8 +4,8 @@ The loop steps the debugger one whole step at a time, holding the session lock
 for that step only (a key that needs the lock gets it at the next step
 boundary), asks after every full step whether to stop (a breakpoint, NaN, the
 end of training or of the epoch), and at most ``fps`` times a second publishes
-the run as it stands (:meth:`Session.publish`, what the panes draw from without
-the lock) and posts a :class:`StepDone`. An unread :class:`StepDone` is
+the run as it stands (:meth:`Session.take_snapshot`, then :meth:`Session.publish`:
+what the panes draw from without the lock) and posts a :class:`StepDone`. An unread :class:`StepDone` is
 replaced by the next, so a slow screen never falls behind.
 """
 
@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+from backprop_tui.core import RunSnapshot
 from textual.message import Message
 
 from .session import Session
@@ -95,7 +96,9 @@ def _run_steps(
     start_epoch, was_finished = dbg.epoch, dbg.finished
     reason, level = "paused", "info"
     with session.lock.worker_turn():
-        session.publish(detailed=True)
+        snapshot: RunSnapshot | None = session.take_snapshot(detailed=True)
+    if snapshot is not None:
+        session.publish(snapshot)
     next_detail = start + DETAIL_PERIOD
     while True:
         if cancelled():
@@ -115,14 +118,17 @@ def _run_steps(
             steps += 1
             stop = stop_reason(session, mode, start_epoch, was_finished)
             now = time.monotonic()
+            snapshot = None
             if stop is None and now >= next_post:
                 detailed = now >= next_detail
                 if detailed:
                     next_detail = now + DETAIL_PERIOD
-                session.publish(detailed)  # still between the two steps, holding the lock
+                snapshot = session.take_snapshot(detailed)  # between two steps, holding the lock
         if stop is not None:
             reason, level = stop
             break
+        if snapshot is not None:
+            session.publish(snapshot)
         if now >= next_post:
             post(StepDone(steps, steps / (now - start)))
             next_post = now + period

@@ -142,20 +142,22 @@ class Session:
         finally:
             self._pinned = None
 
-    def publish(self, detailed: bool = True) -> RunSnapshot:
+    def take_snapshot(self, detailed: bool = True) -> RunSnapshot:
         """On the worker's thread, holding the lock between two steps: the run as it
-        stands now becomes what the panes draw. A ``detailed`` one copies what every
-        pane reads, and the panes' heavy derived data is worked out here first, once,
-        by the ``preparers`` they registered; the others are summaries (counters,
-        loss, logs) for the panes drawn at every frame."""
+        stands now. A ``detailed`` one copies what every pane reads; the others are
+        summaries (counters, loss, logs) for the panes drawn at every frame."""
         base = None if detailed else self.detailed
-        snapshot = RunSnapshot(self.dbg, detailed or base is None, base)
+        return RunSnapshot(self.dbg, detailed or base is None, base)
+
+    def publish(self, snapshot: RunSnapshot) -> None:
+        """Make ``snapshot`` what the panes draw. For a detailed one the panes' heavy
+        derived data is worked out first, once, by the ``preparers`` they registered
+        (on the worker's thread, no longer holding the lock: a snapshot stays as it is)."""
         if snapshot.detailed:
             for prepare in list(self.preparers):
                 prepare(snapshot)
             self.detailed = snapshot
         self.snapshot = snapshot
-        return snapshot
 
     def stop_publishing(self) -> None:
         """The run stopped: the panes read the run itself again."""
