@@ -182,11 +182,11 @@ class DebuggerApp(ActionsMixin, App[int]):
         """Rebuild every pane (or those named in ``only``) from one state of the run."""
         if not only and self.screen.has_class("-compact"):
             self._apply_layout()  # the selected layer decides how tall the gradients are
-        summary = bool(only) and set(only) <= set(LIVE)
-        with self.session.reading(summary):  # while running: a snapshot, no lock
-            for widget in self.query(Lines):
-                if not only or widget.id in only:
-                    widget.redraw(force=force)
+        # Each pane reads one state of the run (Session.reading): while running, the
+        # snapshot of its kind, without the lock.
+        for widget in self.query(Lines):
+            if not only or widget.id in only:
+                widget.redraw(force=force)
 
     # --------------------------------------------------------------- running
     def start_run(self, mode: Mode) -> None:

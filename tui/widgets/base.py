@@ -40,6 +40,9 @@ class Lines(Widget):
     """Draws lines of Text built from the session; repaints only the lines that change."""
 
     TITLE: ClassVar[str] = ""
+    # Drawn at every frame while a run continues, from counters, the loss and the logs:
+    # such a pane reads the latest snapshot, the others the latest detailed one.
+    SUMMARY: ClassVar[bool] = False
 
     def __init__(self, session: Session, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -77,7 +80,7 @@ class Lines(Widget):
         width, height = self.content_size
         if width <= 0 or height <= 0:
             return
-        with self.session.reading():
+        with self.session.reading(self.SUMMARY):
             if self.folded:
                 lines = [self._folded_line(width)]
             else:

@@ -25,6 +25,8 @@ def fit_parts(parts: list[tuple[str, str]], width: int, sep: str = " · ") -> Te
 class HeaderBar(Bar):
     """One line: what is being trained, where, and how far it has got."""
 
+    SUMMARY = True
+
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
         dbg = s.view

@@ -15,6 +15,7 @@ from .base import Pane
 
 class ChartPane(Pane):
     TITLE = "loss history"
+    SUMMARY = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
