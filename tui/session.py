@@ -2,7 +2,8 @@
 
 The app owns one :class:`Session` and hands it to every pane (attributes down).
 The continue worker steps the debugger on another thread, so every read of the
-debugger happens while holding ``lock``.
+debugger itself happens while holding ``lock``; while the worker runs, panes
+read the snapshots it publishes between steps instead, without the lock.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class Session:
     def __init__(self, debugger: RunView, fps: float = 10.0) -> None:
         self.dbg = debugger
         # While the worker runs: the run as it stood at the latest step boundary it
-        # published. Panes draw from it without the lock; None otherwise.
+        # published, which the summary panes draw from without the lock; None otherwise.
         self.snapshot: RunSnapshot | None = None
         # The latest detailed one: what every pane but the summary ones draws from.
         self.detailed: RunSnapshot | None = None
