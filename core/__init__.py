@@ -20,8 +20,10 @@ from .runview import (
     LayerView,
     PlanePoints,
     RunKind,
+    RunReading,
     RunView,
 )
+from .snapshot import RunSnapshot
 from .spec.scenario import Scenario, bundled_dir, load_scenario
 from .traces.recording import TraceError, TraceRecorder, load_trace
 from .traces.replay import Replay
@@ -48,7 +50,9 @@ __all__ = [
     "PlanePoints",
     "Replay",
     "RunKind",
+    "RunReading",
     "RunResult",
+    "RunSnapshot",
     "RunView",
     "Scenario",
     "ScenarioError",

@@ -182,8 +182,10 @@ class InputMap:
 
 
 @runtime_checkable
-class RunView(Protocol):
-    """A training run that can be read, and stepped as far as its kind allows."""
+class RunReading(Protocol):
+    """What the panes read of a run: a live run, or a snapshot of one at a step
+    boundary (:class:`~backprop_tui.core.RunSnapshot`) that stays as it was while
+    the run steps on in another thread."""
 
     # ------------------------------------------------------------ what it is
     @property
@@ -365,6 +367,12 @@ class RunView(Protocol):
     def breakpoints(self) -> Sequence[Breakpoint]: ...
     @property
     def oldest_reachable_step(self) -> int | None: ...
+
+
+@runtime_checkable
+class RunView(RunReading, Protocol):
+    """A training run that can be read, and stepped as far as its kind allows."""
+
     @property
     def listeners(self) -> list[Callable[[RunView], None]]:
         """Called after each phase and after going back (not while recomputing history)."""
@@ -410,6 +418,7 @@ __all__ = [
     "MapKind",
     "PlanePoints",
     "RunKind",
+    "RunReading",
     "RunView",
     "UpdateState",
 ]

@@ -64,6 +64,7 @@ class ActionsMixin(_Base):
         gone = not s.engine_alive and time.monotonic() - s.run_started > HEAL_AFTER
         if s.running and gone:
             self.session.running = False
+            self.session.stop_publishing()
             self.session.status = "paused"
             self.redraw_all()
 

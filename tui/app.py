@@ -22,7 +22,7 @@ from . import layout
 from .actions import ActionsMixin
 from .keys import bindings
 from .render import Palette
-from .runner import Mode, RunStopped, StepDone, run_steps
+from .runner import DETAIL_PERIOD, Mode, RunStopped, StepDone, run_steps
 from .session import Session
 from .widgets.activations import ActivationsPane
 from .widgets.base import Lines, Pane
@@ -57,7 +57,6 @@ PANE_KEYS = {  # what the keys do where the focus is (said when it arrives)
     "updates": "↑↓ pgup pgdn: scroll · o: order by |change| or by index",
 }
 LIVE = ("header", "pipeline", "status", "chart", "log")  # redrawn every frame while running
-DETAIL_PERIOD = 0.5  # seconds between redraws of the other panes while running
 
 
 class DebuggerApp(ActionsMixin, App[int]):
@@ -84,6 +83,7 @@ class DebuggerApp(ActionsMixin, App[int]):
         self._user_focus = False  # the app's own first focus keeps the start hint
         self.session = Session(debugger, fps)
         self._detail_drawn = 0.0
+        self._detail_snapshot: object = None  # the last snapshot every pane was drawn from
         self._heights: dict[str, int] = {}  # compact layout: rows per pane, as last set
 
     # ---------------------------------------------------------------- layout
@@ -179,13 +179,14 @@ class DebuggerApp(ActionsMixin, App[int]):
 
     # --------------------------------------------------------------- drawing
     def redraw_all(self, force: bool = False, only: tuple[str, ...] = ()) -> None:
-        """Rebuild every pane (or those named in ``only``) from one state of the debugger."""
+        """Rebuild every pane (or those named in ``only``) from one state of the run."""
         if not only and self.screen.has_class("-compact"):
             self._apply_layout()  # the selected layer decides how tall the gradients are
-        with self.session.lock:
-            for widget in self.query(Lines):
-                if not only or widget.id in only:
-                    widget.redraw(force=force)
+        # Each pane reads one state of the run (Session.reading): while running, the
+        # snapshot of its kind, without the lock.
+        for widget in self.query(Lines):
+            if not only or widget.id in only:
+                widget.redraw(force=force)
 
     # --------------------------------------------------------------- running
     def start_run(self, mode: Mode) -> None:
@@ -216,8 +217,13 @@ class DebuggerApp(ActionsMixin, App[int]):
             return
         self.session.progress = f"{message.steps:,} steps · {message.rate:,.0f} steps/s"
         now = time.monotonic()
-        if now - self._detail_drawn >= DETAIL_PERIOD:
+        snapshot = self.session.detailed
+        fresh = snapshot is not None and snapshot is not self._detail_snapshot
+        # The worker marks a snapshot detailed every DETAIL_PERIOD and prepares it; should
+        # the screen miss one (a slow frame), it draws in full from the next after twice that.
+        if fresh or now - self._detail_drawn >= 2 * DETAIL_PERIOD:
             self._detail_drawn = now
+            self._detail_snapshot = snapshot
             self.redraw_all()
         else:
             self.redraw_all(only=LIVE)
@@ -225,6 +231,7 @@ class DebuggerApp(ActionsMixin, App[int]):
     def on_run_stopped(self, message: RunStopped) -> None:
         s = self.session
         s.running = False
+        s.stop_publishing()
         if message.level in ("error",):
             s.note(message.reason, "error", kind="run")
         else:

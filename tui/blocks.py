@@ -7,6 +7,7 @@ costs nothing and drawing a big one costs one pass over it.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -49,21 +50,26 @@ class GridCache:
     def __init__(self, size: int = 48) -> None:
         self.size = size
         self._grids: OrderedDict[Hashable, Grid] = OrderedDict()
+        self._lock = threading.Lock()
         self.hits = 0
 
     def get(self, key: Hashable, array: NDArray[Any], rows: int, cols: int) -> Grid:
+        """The grid of ``array``, worked out once per key and size. The continue
+        worker fills it ahead of a redraw (``Session.preparers``), so it is locked."""
         if key is None:
             return downsample(array, rows, cols)
         full = (key, rows, cols)
-        grid = self._grids.get(full)
-        if grid is not None:
-            self.hits += 1
-            self._grids.move_to_end(full)
-            return grid
+        with self._lock:
+            grid = self._grids.get(full)
+            if grid is not None:
+                self.hits += 1
+                self._grids.move_to_end(full)
+                return grid
         grid = downsample(array, rows, cols)
-        self._grids[full] = grid
-        if len(self._grids) > self.size:
-            self._grids.popitem(last=False)
+        with self._lock:
+            self._grids[full] = grid
+            if len(self._grids) > self.size:
+                self._grids.popitem(last=False)
         return grid
 
 

@@ -1,9 +1,12 @@
 """Running many steps off the event loop: the loop the continue worker runs, and its messages.
 
-The loop steps the debugger while holding the session lock, asks after every
-full step whether to stop (a breakpoint, NaN, the end of training or of the
-epoch), and posts a :class:`StepDone` at most ``fps`` times a second. An unread
-:class:`StepDone` is replaced by the next, so a slow screen never falls behind.
+The loop steps the debugger one whole step at a time, holding the session lock
+for that step only (a key that needs the lock gets it at the next step
+boundary), asks after every full step whether to stop (a breakpoint, NaN, the
+end of training or of the epoch), and at most ``fps`` times a second publishes
+the run as it stands (:meth:`Session.take_snapshot`, then :meth:`Session.publish`:
+what the panes draw from without the lock) and posts a :class:`StepDone`. An unread :class:`StepDone` is
+replaced by the next, so a slow screen never falls behind.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+from backprop_tui.core import RunSnapshot
 from textual.message import Message
 
 from .session import Session
 
 Mode = Literal["continue", "epoch", "goto"]
+DETAIL_PERIOD = 0.5  # seconds between redraws of every pane (not only the summary ones)
 
 
 class StepDone(Message):
@@ -73,6 +78,7 @@ def run_steps(
     try:
         _run_steps(session, mode, cancelled, post)
     finally:
+        session.stop_publishing()
         session.engine_alive = False
 
 
@@ -89,6 +95,11 @@ def _run_steps(
     steps = 0
     start_epoch, was_finished = dbg.epoch, dbg.finished
     reason, level = "paused", "info"
+    with session.lock.worker_turn():
+        snapshot: RunSnapshot | None = session.take_snapshot(detailed=True)
+    if snapshot is not None:
+        session.publish(snapshot)
+    next_detail = start + DETAIL_PERIOD
     while True:
         if cancelled():
             break
@@ -106,11 +117,20 @@ def _run_steps(
                 break
             steps += 1
             stop = stop_reason(session, mode, start_epoch, was_finished)
+            now = time.monotonic()
+            snapshot = None
+            if stop is None and now >= next_post:
+                detailed = now >= next_detail
+                if detailed:
+                    next_detail = now + DETAIL_PERIOD
+                snapshot = session.take_snapshot(detailed)  # between two steps, holding the lock
         if stop is not None:
             reason, level = stop
             break
-        now = time.monotonic()
+        if snapshot is not None:
+            session.publish(snapshot)
         if now >= next_post:
             post(StepDone(steps, steps / (now - start)))
             next_post = now + period
+    session.stop_publishing()  # before the message: the last redraw reads the run itself
     post(RunStopped(reason, level, steps))

@@ -2,20 +2,28 @@
 
 The app owns one :class:`Session` and hands it to every pane (attributes down).
 The continue worker steps the debugger on another thread, so every read of the
-debugger happens while holding ``lock``.
+debugger itself happens while holding ``lock``; while the worker runs, panes
+read the snapshots it publishes between steps instead, without the lock.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
 import numpy as np
-from backprop_tui.core import Batch, EpochStats, LayerView, LogEntry, RunView
+from backprop_tui.core import (
+    Batch,
+    EpochStats,
+    LayerView,
+    LogEntry,
+    RunReading,
+    RunSnapshot,
+    RunView,
+)
 from numpy.typing import NDArray
 
 from .blocks import GridCache
@@ -27,32 +35,45 @@ RECORDED = "A recording keeps weights, gradients, losses and the log of some ste
 
 
 class EngineLock:
-    """The lock around the debugger, fair to the screen.
+    """The lock around the run, fair to the screen and to keys.
 
-    A plain lock lets the continue worker release and take it again between steps
-    while the event loop waits, sometimes for seconds. Here a thread that finds the
-    lock taken says so, and the worker holds back until that thread has had its turn.
+    The continue worker takes it for one step at a time (:meth:`worker_turn`). A
+    thread that finds it taken says so, and the worker, at its next step
+    boundary, steps aside until every such thread has had its turn: it waits on
+    a condition, not in a polling loop, so the handoff costs no CPU and no delay.
     """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._wanted = threading.Event()
+        self._turns = threading.Condition(threading.Lock())
+        self._waiting = 0  # threads other than the worker waiting for the lock
 
     def __enter__(self) -> EngineLock:
-        if not self._lock.acquire(blocking=False):
-            self._wanted.set()
+        with self._turns:  # counted before it tries: the worker cannot slip in between
+            self._waiting += 1
+        try:
             self._lock.acquire()
-            self._wanted.clear()
+        finally:
+            with self._turns:
+                self._waiting -= 1
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
+        with self._turns:
+            self._turns.notify_all()
+
+    @property
+    def wanted(self) -> bool:
+        """Whether a thread other than the worker is waiting for the lock."""
+        return self._waiting > 0
 
     @contextmanager
     def worker_turn(self) -> Iterator[None]:
-        """For the worker's steps: wait while another thread is waiting for the lock."""
-        while self._wanted.is_set():
-            time.sleep(0.0002)
+        """For the worker's steps: let every thread that waits go first, then take the lock."""
+        with self._turns:
+            while self._waiting:
+                self._turns.wait(0.05)  # the timeout only guards against a lost wake-up
         with self._lock:
             yield
 
@@ -87,6 +108,15 @@ class Session:
 
     def __init__(self, debugger: RunView, fps: float = 10.0) -> None:
         self.dbg = debugger
+        # While the worker runs: the run as it stood at the latest step boundary it
+        # published, which the summary panes draw from without the lock; None otherwise.
+        self.snapshot: RunSnapshot | None = None
+        # The latest detailed one: what every pane but the summary ones draws from.
+        self.detailed: RunSnapshot | None = None
+        self._pinned: RunReading | None = None  # what one redraw draws from, start to end
+        # Called on the worker's thread with each detailed snapshot before it is
+        # published: a pane works out there what drawing it will read.
+        self.preparers: list[Callable[[RunSnapshot], None]] = []
         self.fps = fps
         self.lock = EngineLock()
         self.layer = 0
@@ -106,6 +136,58 @@ class Session:
         self.grids = GridCache()
         self.validation = ValidationEpochs()
 
+    # ------------------------------------------------------------- reading
+    @property
+    def view(self) -> RunReading:
+        """What the panes read: the redraw's own pick, else the latest detailed snapshot
+        while running, else the run itself (read holding the lock)."""
+        if self._pinned is not None:
+            return self._pinned
+        detailed = self.detailed
+        return detailed if detailed is not None else self.dbg
+
+    @contextmanager
+    def reading(self, summary: bool = False) -> Iterator[RunReading]:
+        """One consistent state to draw from: while running, a published snapshot,
+        without the lock (``summary``: the latest, for the panes drawn at every
+        frame; else the latest detailed one); otherwise the run itself, holding the
+        lock. Nested redraws share the outer one's."""
+        if self._pinned is not None:
+            yield self._pinned
+            return
+        snapshot = self.snapshot if summary else self.detailed
+        try:
+            if snapshot is not None:
+                self._pinned = snapshot
+                yield snapshot
+            else:
+                with self.lock:
+                    self._pinned = self.dbg
+                    yield self.dbg
+        finally:
+            self._pinned = None
+
+    def take_snapshot(self, detailed: bool = True) -> RunSnapshot:
+        """On the worker's thread, holding the lock between two steps: the run as it
+        stands now. A ``detailed`` one copies what every pane reads; the others are
+        summaries (counters, loss, logs) for the panes drawn at every frame."""
+        base = None if detailed else self.detailed
+        return RunSnapshot(self.dbg, detailed or base is None, base)
+
+    def publish(self, snapshot: RunSnapshot) -> None:
+        """Make ``snapshot`` what the panes draw. For a detailed one the panes' heavy
+        derived data is worked out first, once, by the ``preparers`` they registered
+        (on the worker's thread, no longer holding the lock: a snapshot stays as it is)."""
+        if snapshot.detailed:
+            for prepare in list(self.preparers):
+                prepare(snapshot)
+            self.detailed = snapshot
+        self.snapshot = snapshot
+
+    def stop_publishing(self) -> None:
+        """The run stopped: the panes read the run itself again."""
+        self.snapshot = self.detailed = None
+
     @property
     def read_only(self) -> bool:
         """Nothing can be changed (a recorded replay): editing keys say so."""
@@ -114,7 +196,7 @@ class Session:
     # ------------------------------------------------------------- selection
     @property
     def spec(self) -> LayerView:
-        return self.dbg.layers[self.layer]
+        return self.view.layers[self.layer]
 
     @property
     def kernel_name(self) -> str:
@@ -168,25 +250,22 @@ class Session:
     # ------------------------------------------------------------------ reads
     def step_label(self) -> str:
         """ "step 3/500": steps begun so far out of the scenario's total."""
-        dbg = self.dbg
+        dbg = self.view
         return f"step {dbg.step_number}/{dbg.total_steps}"
 
     def next_batch(self) -> Batch | None:
         """The training samples the next input phase takes, when known."""
-        return self.dbg.next_batch()
+        return self.view.next_batch()
 
     def log_entries(self) -> list[LogEntry]:
         """The debugger's log and the app's own lines, in step order (stable)."""
-        merged = list(self.dbg.log) + self.events + self._epoch_lines()
-        return (
-            sorted(merged, key=lambda entry: entry.step)
-            if len(merged) > len(self.dbg.log)
-            else merged
-        )
+        log = self.view.log
+        merged = list(log) + self.events + self._epoch_lines()
+        return sorted(merged, key=lambda entry: entry.step) if len(merged) > len(log) else merged
 
     def _epoch_lines(self) -> list[LogEntry]:
         """How each epoch ended on the validation data, when the run has some."""
-        dbg = self.dbg
+        dbg = self.view
         lines = []
         for done in self.validation.sync(dbg.epoch_history):
             figures = "  ".join(f"{k} {v:.4g}" for k, v in done.as_dict().items())
@@ -202,11 +281,11 @@ class Session:
         self.status = text
 
     def loss_text(self) -> str:
-        loss = self.dbg.loss
+        loss = self.view.loss
         if loss is None:
             return "loss —"
         text = f"loss {loss:.4g}" if math.isfinite(loss) else f"loss {loss}"
-        penalty = self.dbg.penalty
+        penalty = self.view.penalty
         if penalty is not None:  # Keras' loss holds the weight penalties; they are shown apart
             text += f" (penalty {penalty:.4g})"
         return text

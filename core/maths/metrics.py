@@ -14,8 +14,11 @@ def accuracy(y_true: NDArray[Any], y_pred: NDArray[Any]) -> float:
     y_true, y_pred: (batch, units).
     """
     if y_pred.shape[-1] == 1:
-        return float(np.mean((y_pred > 0.5) == (y_true > 0.5)))
-    return float(np.mean(np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)))
+        hits = (y_pred > 0.5) == (y_true > 0.5)
+    else:
+        hits = np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)
+    # np.mean of booleans, exactly: a count over the size (np.mean's dispatch costs more).
+    return int(np.count_nonzero(hits)) / int(hits.size)
 
 
 METRIC_FUNCTIONS = {"accuracy": accuracy}

@@ -9,6 +9,7 @@ into :class:`UpdateRow`; ranking by |change| is one pass over the array, so a
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,13 +28,33 @@ def from_record(record: PhaseRecord, param: str) -> UpdateArrays | None:
     if param not in a or f"{param}.change" not in a:
         return None
     prefix = f"{param}."
-    terms = {
-        key[len(prefix) :]: a[key]
-        for key in a
-        if key.startswith(prefix) and key[len(prefix) :] not in _OWN
-    }
+    names = [key[len(prefix) :] for key in a if key.startswith(prefix)]
+    terms = _Terms(a, prefix, tuple(name for name in names if name not in _OWN))
     new = a.get(f"{prefix}new")
     return UpdateArrays(param, a[param], a[f"{prefix}grad"], a[f"{prefix}change"], terms, new)
+
+
+class _Terms(Mapping[str, NDArray[Any]]):
+    """A parameter's optimizer terms, each read from the record when first asked for:
+    Adam's m̂ and v̂ are worked out only for the parameters whose rows are shown."""
+
+    def __init__(
+        self, arrays: Mapping[str, NDArray[Any]], prefix: str, names: tuple[str, ...]
+    ) -> None:
+        self._arrays = arrays
+        self._prefix = prefix
+        self._names = names
+
+    def __getitem__(self, name: str) -> NDArray[Any]:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._arrays[self._prefix + name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def top_indices(values: NDArray[Any], k: int) -> NDArray[np.int64]:

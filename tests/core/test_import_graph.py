@@ -17,7 +17,7 @@ PACKAGE = "backprop_tui.core"
 # The floors, bottom up (DESIGN.md, "Inside core/"): a module may import its own
 # floor and those before it, never a later one.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("errors", "records", "runview", "safetext", "system"),
+    ("errors", "records", "runview", "safetext", "snapshot", "system"),
     ("maths",),
     ("spec",),
     ("layers",),

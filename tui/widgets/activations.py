@@ -21,7 +21,7 @@ class ActivationsPane(Pane):
 
     def summary(self, width: int) -> Text:
         s = self.session
-        record = s.dbg.record_of("forward", s.layer)
+        record = s.view.record_of("forward", s.layer)
         if record is None:
             return Text(fit(f"{s.spec.name}: not computed yet this step", width), no_wrap=True)
         head = f"a = {s.spec.activation}(z): "
@@ -29,7 +29,7 @@ class ActivationsPane(Pane):
 
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
-        dbg = s.dbg
+        dbg = s.view
         spec = s.spec
         record = dbg.record_of("forward", s.layer)
         if record is None:
@@ -99,7 +99,7 @@ class ActivationsPane(Pane):
         return lines
 
     def _indices(self) -> list[int] | None:
-        record = self.session.dbg.record_of("input")
+        record = self.session.view.record_of("input")
         if record is None or "indices" not in record.arrays:
             return None
         return [int(i) for i in record.arrays["indices"]]
@@ -107,7 +107,7 @@ class ActivationsPane(Pane):
     def _waiting(self, width: int, height: int) -> list[Text]:
         """Before the forward pass reaches the layer: what will happen, and the batch it uses."""
         s = self.session
-        dbg = s.dbg
+        dbg = s.view
         if s.read_only:
             return wrap(RECORDED.format(what="activations"), width, "italic")
         if dbg.phase == "update":
@@ -138,7 +138,7 @@ class ActivationsPane(Pane):
         upcoming = s.next_batch()
         if upcoming is not None:
             return ("next batch", [int(i) for i in upcoming.indices], upcoming.x, upcoming.y)
-        record = s.dbg.record_of("input")
+        record = s.view.record_of("input")
         if record is None:
             return None
         indices = [int(i) for i in record.arrays["indices"]]

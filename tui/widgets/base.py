@@ -40,6 +40,9 @@ class Lines(Widget):
     """Draws lines of Text built from the session; repaints only the lines that change."""
 
     TITLE: ClassVar[str] = ""
+    # Drawn at every frame while a run continues, from counters, the loss and the logs:
+    # such a pane reads the latest snapshot, the others the latest detailed one.
+    SUMMARY: ClassVar[bool] = False
 
     def __init__(self, session: Session, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -72,11 +75,12 @@ class Lines(Widget):
             self.redraw(force=True)
 
     def redraw(self, force: bool = False) -> None:
-        """Rebuild the lines (under the session lock) and repaint those that changed."""
+        """Rebuild the lines (from one state of the run: see ``Session.reading``) and
+        repaint those that changed."""
         width, height = self.content_size
         if width <= 0 or height <= 0:
             return
-        with self.session.lock:
+        with self.session.reading(self.SUMMARY):
             if self.folded:
                 lines = [self._folded_line(width)]
             else:

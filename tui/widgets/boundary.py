@@ -101,11 +101,11 @@ class BoundaryPane(Pane):
     def on_mount(self) -> None:
         super().on_mount()
         # Only a sentence to show: the stylesheet gives the room to the other panes.
-        self.set_class(self.session.dbg.no_input_map is not None, "-no-map")
+        self.set_class(self.session.view.no_input_map is not None, "-no-map")
 
     # -------------------------------------------------------------- reading
     def summary(self, width: int) -> Text:
-        note = self.session.dbg.no_input_map
+        note = self.session.view.no_input_map
         if note is not None:
             return Text(fit(note, width), style="italic", no_wrap=True)
         m = self.shown
@@ -116,7 +116,7 @@ class BoundaryPane(Pane):
     def _layout(self, width: int, height: int) -> tuple[int, int, bool, Plan]:
         """(layer, unit, whether the layer's units are drawn one by one, the plan)."""
         s = self.session
-        layers = s.dbg.layers
+        layers = s.view.layers
         layer = min(s.layer, len(layers) - 1)
         units = layers[layer].units
         shown = self.shown
@@ -128,7 +128,7 @@ class BoundaryPane(Pane):
 
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
-        dbg = s.dbg
+        dbg = s.view
         note = dbg.no_input_map
         if note is not None:
             return wrap(note, width, "italic")

@@ -59,7 +59,7 @@ class ChainRulePane(Pane):
         if spec.kernel is None:  # no weight matrix to point a cursor into
             return Text(fit(no_matrix(self.session.spec), width), no_wrap=True)
         param, index = self.session.cursor_param()
-        grad = self._grad(param, index, self.session.dbg.layer_arrays(self.session.layer))
+        grad = self._grad(param, index, self.session.view.layer_arrays(self.session.layer))
         text = f"dL/d{param}{list(index)} = {num(grad) if grad is not None else 'not yet'}"
         return Text(fit(text, width), no_wrap=True)
 
@@ -68,7 +68,7 @@ class ChainRulePane(Pane):
 
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
-        dbg = s.dbg
+        dbg = s.view
         spec = s.spec
         if spec.total_params is not None:  # a module of the user's own torch model
             return self._torch(width, height)
@@ -126,7 +126,7 @@ class ChainRulePane(Pane):
         gradient, in torch's layout (torch_rules.py); any other module's grad_fn chain."""
         s = self.session
         spec = s.spec
-        arrays = s.dbg.layer_arrays(s.layer)
+        arrays = s.view.layer_arrays(s.layer)
         if spec.kind == "Linear" and spec.kernel is not None:
             param, index = s.cursor_param()
             rule = linear_rule(spec, param, index, arrays)
@@ -154,7 +154,7 @@ class ChainRulePane(Pane):
         formula this pane writes out. An attached torch model's Linear computes
         z = a_prev·Wᵀ + b (its weight is out × in) and other modules other things."""
         s = self.session
-        if s.dbg.kind == "attached":
+        if s.view.kind == "attached":
             return False
         a_prev, z = arrays.get("a_prev"), arrays["z"]
         return a_prev is not None and a_prev.ndim == 2 and z.ndim == 2
@@ -171,7 +171,7 @@ class ChainRulePane(Pane):
         """A conv2d or batch normalization parameter: its sum over the batch and positions
         (or ``rule``, a torch module's)."""
         s = self.session
-        value = float(s.dbg.params[param][index])
+        value = float(s.view.params[param][index])
         grad = self._grad(param, index, arrays)
         head = f"{param}{list(index)} = {num(value)}"
         if grad is not None:
@@ -217,9 +217,9 @@ class ChainRulePane(Pane):
     def _dz_rule(self) -> str:
         spec = self.session.spec
         s = self.session
-        last = s.layer == len(s.dbg.layers) - 1
-        if last and s.dbg.fused_output:
-            return f"dL/dz = (a − y)/B: {spec.activation} fused with {s.dbg.loss_name}"
+        last = s.layer == len(s.view.layers) - 1
+        if last and s.view.fused_output:
+            return f"dL/dz = (a − y)/B: {spec.activation} fused with {s.view.loss_name}"
         if spec.activation == "softmax":
             return "dL/dz = a·(dL/da − Σ_k dL/da·a)  (softmax mixes a sample's units)"
         return f"dL/dz = dL/da · f′(z),  f′(z) = {derivative_text(spec.activation or 'linear')}  ({spec.activation})"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from backprop_tui.core import LayerView
+from backprop_tui.core import LayerView, RunSnapshot
 from numpy.typing import NDArray
 from rich.text import Text
 from textual.binding import Binding
@@ -56,6 +56,34 @@ class GradientsPane(Pane):
         self.step_size = (1, 1)  # weights per cell along each axis, for the cursor keys
         self.source_step = 0
         self._cells: tuple[Grid, Grid | None, int, int, int] | None = None  # heat map, for clicks
+        self._heat_plan: tuple[int, int, int] | None = None  # (layer, rows, cols) last drawn
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.session.preparers.append(self.prepare)
+
+    def on_unmount(self) -> None:
+        if self.prepare in self.session.preparers:
+            self.session.preparers.remove(self.prepare)
+
+    def prepare(self, snapshot: RunSnapshot) -> None:
+        """On the worker's thread, for a snapshot the screen will draw in full: the heat
+        map of the selected layer's gradients at the size it was last drawn."""
+        s = self.session
+        plan = self._heat_plan
+        if plan is None or plan[0] != s.layer or self.folded or not self.display:
+            return
+        layer, map_rows, map_cols = plan
+        spec = snapshot.layers[layer]
+        kernel_name = spec.kernel or f"{spec.name}.kernel"
+        record = snapshot.record_of("backward", layer)
+        if record is None or kernel_name not in record.arrays:
+            return
+        kernel = np.asarray(record.arrays[kernel_name]).reshape(int(spec.inputs), int(spec.units))
+        key = (s.revision, record.step_index, "dL/dW", kernel_name)
+        grid = s.grids.get(key, kernel, map_rows, map_cols)
+        if spec.bias is not None and spec.bias in record.arrays:
+            s.grids.get((*key, "bias"), record.arrays[spec.bias], 1, grid.values.shape[1])
         self._number_cells = (0, 1)  # numbers: (left margin, cell width), for clicks
 
     def arrays(self) -> tuple[str, NDArray[Any], NDArray[Any] | None]:
@@ -68,7 +96,7 @@ class GradientsPane(Pane):
 
     def _raw(self) -> tuple[str, NDArray[Any], NDArray[Any] | None]:
         s = self.session
-        dbg = s.dbg
+        dbg = s.view
         record = dbg.record_of("backward", s.layer)
         bias_name = s.bias_name
         if record is not None and s.kernel_name in record.arrays:
@@ -192,7 +220,7 @@ class GradientsPane(Pane):
 
     def _states(self) -> list[str]:
         """The layer's non-trainable numbers (batch normalization's moving statistics)."""
-        params = self.session.dbg.params
+        params = self.session.view.params
         lines = []
         for name in self.session.spec.state_names:
             if name in params:
@@ -221,6 +249,7 @@ class GradientsPane(Pane):
         cell = cell_width(kernel.shape[1], width - label_width - 1, s.palette)
         map_cols = max((width - label_width - 1) // cell, 1)
         key = (s.revision, self.source_step, what, s.kernel_name)
+        self._heat_plan = (s.layer, map_rows, map_cols)
         grid = self.session.grids.get(key, kernel, map_rows, map_cols)
         bias_grid = None
         if bias is not None:

@@ -25,9 +25,11 @@ def fit_parts(parts: list[tuple[str, str]], width: int, sep: str = " · ") -> Te
 class HeaderBar(Bar):
     """One line: what is being trained, where, and how far it has got."""
 
+    SUMMARY = True
+
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
-        dbg = s.dbg
+        dbg = s.view
         epochs = dbg.total_epochs
         epoch = f"epoch {dbg.epoch_number}/{epochs}"
         if dbg.finished:

@@ -16,6 +16,7 @@ from .base import Pane
 
 class ChartPane(Pane):
     TITLE = "loss history"
+    SUMMARY = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -26,7 +27,7 @@ class ChartPane(Pane):
     def _sync(self) -> dict[str, Sequence[float]]:
         """Copy only the new steps of the history (going back truncates); then the
         validation figures, one a finished epoch, when the run has validation data."""
-        history = self.session.dbg.step_history
+        history = self.session.view.step_history
         if len(history) < self._seen:
             self._series, self._seen = {}, 0
         for stats in history[self._seen :]:
@@ -35,7 +36,7 @@ class ChartPane(Pane):
                 self._series.setdefault(name, array("d")).append(value)
         self._seen = len(history)
         series: dict[str, Sequence[float]] = dict(self._series)
-        epochs = self.session.validation.sync(self.session.dbg.epoch_history)
+        epochs = self.session.validation.sync(self.session.view.epoch_history)
         if epochs:
             validation = {"val_loss": [e.val_loss for e in epochs if e.val_loss is not None]}
             for name in epochs[-1].val_metrics:

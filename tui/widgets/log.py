@@ -21,6 +21,7 @@ MARKS = {
 
 class LogPane(Pane):
     TITLE = "log"
+    SUMMARY = True
     BINDINGS = [  # noqa: RUF012 - Textual reads this class attribute
         Binding("up", "scroll_log(1)", "older", show=False),
         Binding("down", "scroll_log(-1)", "newer", show=False),

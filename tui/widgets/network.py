@@ -28,17 +28,17 @@ class NetworkPane(Pane):
     def summary(self, width: int) -> Text:
         s = self.session
         shape = " → ".join(
-            [_shape(s.dbg.input_shape)]
+            [_shape(s.view.input_shape)]
             + [
                 _shape(layer.output_shape) if len(layer.output_shape) > 1 else str(layer.units)
-                for layer in s.dbg.layers
+                for layer in s.view.layers
             ]
         )
         return Text(fit(f"{shape} · {s.spec.name} selected", width), no_wrap=True)
 
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
-        dbg = s.dbg
+        dbg = s.view
         shape = dbg.input_shape
         count_ = shape[0] if len(shape) == 1 else 0
         plural = "s" if count_ != 1 else ""
@@ -86,7 +86,7 @@ class NetworkPane(Pane):
     def _batch_lines(self, width: int, room: int) -> list[Text]:
         """The batch about to be taken (before the input phase) or the one in use."""
         s = self.session
-        dbg = s.dbg
+        dbg = s.view
         if room < 1:
             return []
         upcoming = s.next_batch()
@@ -114,7 +114,7 @@ class NetworkPane(Pane):
         if offset is None or self.folded:
             return
         index = offset.y - self.FIRST_LAYER_ROW
-        if 0 <= index < len(self.session.dbg.layers):
+        if 0 <= index < len(self.session.view.layers):
             self.app.call_later(self.app.run_action, f"select_layer({index})")
 
 

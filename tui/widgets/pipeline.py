@@ -32,8 +32,10 @@ def lit_stages(lit: str | None) -> tuple[str, ...]:
 class PipelineBar(Bar):
     """``input → forward → loss → backward → gradients → update → repeat``."""
 
+    SUMMARY = True
+
     def build(self, width: int, height: int) -> list[Text]:
-        dbg = self.session.dbg
+        dbg = self.session.view
         fresh = dbg.phase == "update" and dbg.step_index == 0 and not dbg.records
         pass_done = dbg.next_phase != dbg.phase
         lit = stage_of(dbg.phase, pass_done, fresh)

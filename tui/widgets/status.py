@@ -9,6 +9,8 @@ from .base import Bar
 
 
 class StatusBar(Bar):
+    SUMMARY = True
+
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
         prefix = (

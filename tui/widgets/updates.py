@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from backprop_tui.core import UpdateArrays, UpdateRow, top_indices
+from backprop_tui.core import (
+    LayerView,
+    RunReading,
+    RunSnapshot,
+    UpdateArrays,
+    UpdateRow,
+    top_indices,
+)
 from rich.text import Text
 from textual.binding import Binding
 
@@ -20,6 +27,16 @@ from .base import Pane
 
 SMALL = 64  # layers with at most this many numbers list them all in index order
 TOP = 200  # how far the |change| ranking scrolls
+
+
+def _rank(sources: list[UpdateArrays]) -> list[tuple[int, int]]:
+    """(source, flat index) of the TOP biggest |change| over ``sources``, biggest first."""
+    pool = []
+    for n, src in enumerate(sources):
+        flat_change = np.abs(src.change.reshape(-1))
+        pool += [(float(flat_change[i]), n, int(i)) for i in top_indices(src.change, TOP)]
+    pool.sort(key=lambda item: -item[0])
+    return [(n, i) for _, n, i in pool[:TOP]]
 
 
 class UpdatePane(Pane):
@@ -51,43 +68,71 @@ class UpdatePane(Pane):
         self.row_offset = 0
         self.redraw()
 
-    def _ranked(self) -> bool:
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.session.preparers.append(self.prepare)
+
+    def on_unmount(self) -> None:
+        if self.prepare in self.session.preparers:
+            self.session.preparers.remove(self.prepare)
+
+    def _ranked(self, spec: LayerView | None = None) -> bool:
         if self.by_change is not None:
             return self.by_change
-        return bool(self.session.spec.param_count > SMALL)
+        return bool((spec or self.session.spec).param_count > SMALL)
 
-    def _sources(self) -> tuple[str, list[UpdateArrays]]:
+    def _sources(
+        self, view: RunReading | None = None, layer: int | None = None
+    ) -> tuple[str, list[UpdateArrays]]:
         """("pending" / "applied in step N" / "", the selected layer's parameters' arrays)."""
         s = self.session
+        view = view if view is not None else s.view
+        spec = view.layers[s.layer if layer is None else layer]
         found = []
         state = ""
-        for param in (s.kernel_name, s.bias_name):
+        for param in (spec.kernel or f"{spec.name}.kernel", spec.bias):
             if param is None:
                 continue
-            result = s.dbg.update_arrays(param)
+            result = view.update_arrays(param)
             if result is not None:
                 kind, arrays = result
-                state = "pending" if kind == "pending" else f"applied in step {s.dbg.step_index}"
+                state = "pending" if kind == "pending" else f"applied in step {view.step_index}"
                 found.append(arrays)
         return state, found
 
     def _ranking(self, key: tuple[Any, ...], sources: list[UpdateArrays]) -> list[tuple[int, int]]:
         """(source, flat index) of the biggest |change| over all the layer's parameters."""
         if key != self._rank_key:
-            pool = []
-            for n, src in enumerate(sources):
-                flat_change = np.abs(src.change.reshape(-1))
-                pool += [(float(flat_change[i]), n, int(i)) for i in top_indices(src.change, TOP)]
-            pool.sort(key=lambda item: -item[0])
-            self._rank_key, self._rank = key, [(n, i) for _, n, i in pool[:TOP]]
+            view = self.session.view
+            if isinstance(view, RunSnapshot):  # worked out once, by the worker if it could
+                rank = view.derived(("update rank", *key), lambda: _rank(sources))
+            else:
+                rank = _rank(sources)
+            self._rank_key, self._rank = key, rank
         return self._rank
+
+    def prepare(self, snapshot: RunSnapshot) -> None:
+        """On the worker's thread, for a snapshot the screen will draw in full: the
+        ranking of the selected layer's changes and the optimizer terms of its rows."""
+        layer = self.session.layer
+        if self.folded or not self.display:
+            return
+        state, sources = self._sources(snapshot, layer)
+        if not sources:
+            return
+        if self._ranked(snapshot.layers[layer]):
+            key = (self.session.revision, snapshot.step_index, state, layer)
+            snapshot.derived(("update rank", *key), lambda: _rank(sources))
+        for source in sources:  # Adam's m̂ and v̂ are worked out on first read
+            for term in source.terms:
+                source.terms[term]
 
     def summary(self, width: int) -> Text:
         s = self.session
         state, sources = self._sources()
         if not sources:
             return Text(fit(f"{s.spec.name}: after the backward pass", width), no_wrap=True)
-        key = (s.revision, s.dbg.step_index, state, s.layer)
+        key = (s.revision, s.view.step_index, state, s.layer)
         n, flat = self._ranking(key, sources)[0]
         r = sources[n].row(flat)
         text = f"{state}: biggest {r.param}{list(r.index)} {num(r.value)} → {num(r.new_value)}"
@@ -95,7 +140,7 @@ class UpdatePane(Pane):
 
     def build(self, width: int, height: int) -> list[Text]:
         s = self.session
-        rule = Text(fit(s.dbg.update_rule, width), style="dim", no_wrap=True)
+        rule = Text(fit(s.view.update_rule, width), style="dim", no_wrap=True)
         state, sources = self._sources()
         if not sources:
             text = "The update appears once the backward pass is done (n: finish this step)."
@@ -116,7 +161,7 @@ class UpdatePane(Pane):
         self._total = min(total, TOP) if ranked else total
         self.row_offset = min(self.row_offset, max(self._total - page, 0))
         if ranked:
-            key = (s.revision, s.dbg.step_index, state, s.layer)
+            key = (s.revision, s.view.step_index, state, s.layer)
             picked = self._ranking(key, sources)[self.row_offset : self.row_offset + page]
             rows = [sources[n].row(flat) for n, flat in picked]
         else:
@@ -125,7 +170,7 @@ class UpdatePane(Pane):
         title = f"{state} · {s.spec.name} · {count(total)} numbers · {order}"
         title += f" · rows {self.row_offset + 1}–{self.row_offset + len(rows)}"
         lines = [Text(fit(title, width), style="bold", no_wrap=True), *rules]
-        terms = s.dbg.term_names
+        terms = s.view.term_names
         if s.spec.penalties:  # the gradient is data part + this; the penalty column says how much
             terms = ("penalty", *terms)  # first: the optimizer's terms give way before it
         return lines + self._table(rows, terms, width)

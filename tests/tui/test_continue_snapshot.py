@@ -1,0 +1,67 @@
+"""While continuing, the panes draw from the snapshot the worker publishes, not under the lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from backprop_tui.core import Debugger, RunSnapshot, load_scenario
+from backprop_tui.tui.app import make_app
+from tui_helpers import pane_text
+
+
+def _long_glyphs() -> Debugger:
+    return Debugger(load_scenario("glyphs8"), epochs=100000)
+
+
+async def test_a_key_redraws_while_another_thread_holds_the_engine_lock() -> None:
+    dbg = _long_glyphs()
+    app = make_app(dbg)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("c")
+        deadline = time.monotonic() + 20
+        while app.session.snapshot is None:
+            assert time.monotonic() < deadline, "no snapshot was published"
+            await pilot.pause(0.01)
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with app.session.lock:
+                held.set()
+                release.wait(20)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert held.wait(20), "the worker did not hand the lock over"
+            step = dbg.step_index
+            await pilot.press("right_square_bracket")
+            assert f"▶ {dbg.layer_names[1]}" in pane_text(app, "network")
+            assert holder.is_alive()  # drawn while the lock was still held
+            assert dbg.step_index == step  # the worker waits for the lock meanwhile
+        finally:
+            release.set()
+            holder.join(20)
+        await pilot.press("p")
+        while app.session.running:
+            await pilot.pause(0.01)
+        await pilot.pause()
+        assert app.session.snapshot is None
+        assert f"step {dbg.step_number}/" in pane_text(app, "header")
+
+
+async def test_the_worker_prepares_the_snapshots_drawn_in_full() -> None:
+    dbg = _long_glyphs()
+    app = make_app(dbg)
+    seen: list[RunSnapshot] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.session.preparers.append(seen.append)
+        await pilot.press("c")
+        deadline = time.monotonic() + 20
+        while len(seen) < 2:
+            assert time.monotonic() < deadline, "no detailed snapshot was prepared"
+            await pilot.pause(0.05)
+        await pilot.press("p")
+        while app.session.running:
+            await pilot.pause(0.01)
+    assert all(snapshot.detailed for snapshot in seen)
