@@ -150,6 +150,9 @@ class UpdatePane(Pane):
         ranked = self._ranked()
         total = sum(src.size for src in sources)
         rules = [rule]
+        wrapped = wrap(s.view.update_rule, width, "dim")
+        if len(wrapped) > 1 and height >= 10:  # a long rule (Adam's) whole, where rows allow
+            rules = wrapped
         if s.spec.penalties and height > 6:  # where the gradient's penalty column comes from
             parts = ", ".join(
                 f"{name.split('.')[-1]}: {formula}"
@@ -167,8 +170,13 @@ class UpdatePane(Pane):
         else:
             rows = self._in_order(sources, page)
         order = f"top {min(TOP, total)} by |change|" if ranked else "index order"
-        title = f"{state} · {s.spec.name} · {count(total)} numbers · {order}"
-        title += f" · rows {self.row_offset + 1}–{self.row_offset + len(rows)}"
+        shown = f"rows {self.row_offset + 1}–{self.row_offset + len(rows)}"
+        forms = (  # the longest that fits: the count goes first, then the layer's name
+            f"{state} · {s.spec.name} · {count(total)} numbers · {order} · {shown}",
+            f"{state} · {s.spec.name} · {order} · {shown}",
+            f"{state} · {order} · {shown}",
+        )
+        title = next((form for form in forms if len(form) <= width), forms[-1])
         lines = [Text(fit(title, width), style="bold", no_wrap=True), *rules]
         terms = s.view.term_names
         if s.spec.penalties:  # the gradient is data part + this; the penalty column says how much
