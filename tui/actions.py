@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
+
+from textual.screen import Screen
 
 from .layout import PANES
 from .widgets.base import Lines, Pane
@@ -52,10 +54,16 @@ class ActionsMixin(_Base):
         def start_run(self, mode: Mode) -> None: ...
         def _apply_layout(self, width: int | None = None, height: int | None = None) -> None: ...
 
+    @property
+    def main_screen(self) -> Screen[Any]:
+        """The screen the panes live on, whatever dialog is open on top of it (a key bound
+        to the app can arrive while one is: queries of the app itself search the top one)."""
+        return self.screen_stack[0]
+
     # ------------------------------------------------------------- guards
     def _refuse(self, text: str) -> None:
         self.session.status = text
-        self.query_one("#status", Lines).redraw()
+        self.main_screen.query_one("#status", Lines).redraw()
 
     def _heal_stopped(self) -> None:
         """A run whose thread never began, or ended without its message reaching the
@@ -196,7 +204,7 @@ class ActionsMixin(_Base):
         target = FOLLOW.get(self.session.dbg.phase)
         if target is not None and target != focused:
             self.auto_focus = target
-            self.query_one(f"#{target}", Pane).focus()
+            self.main_screen.query_one(f"#{target}", Pane).focus()
 
     def action_continue_run(self) -> None:
         if self._writable("continuing training") and not self._finished():
@@ -206,7 +214,7 @@ class ActionsMixin(_Base):
         if self.session.running:
             self.workers.cancel_group(self, "engine")
             self.session.status = "pausing…"
-            self.query_one("#status", Lines).redraw()
+            self.main_screen.query_one("#status", Lines).redraw()
             self.set_timer(HEAL_AFTER + 0.1, self._heal_stopped)
         else:
             self._refuse("not running: c continues to the next breakpoint")
@@ -240,7 +248,9 @@ class ActionsMixin(_Base):
         self.redraw_all()
 
     def action_cursor(self, d_row: int, d_col: int, fine: bool = False) -> None:
-        step_rows, step_cols = (1, 1) if fine else self.query_one(GradientsPane).step_size
+        step_rows, step_cols = (
+            (1, 1) if fine else self.main_screen.query_one(GradientsPane).step_size
+        )
         self.session.move_cursor(d_row * step_rows, d_col * step_cols)
         self._cursor_moved()
 
@@ -257,14 +267,14 @@ class ActionsMixin(_Base):
             param, index = self.session.cursor_param()
             self.session.status = f"cursor on {param}{list(index)} · w: edit it"
         for name in ("gradients", "chain", "updates", "boundary", "status"):  # boundary: the unit
-            self.query_one(f"#{name}", Lines).redraw()
+            self.main_screen.query_one(f"#{name}", Lines).redraw()
 
     def action_next_pane(self, step: int = 1) -> None:
         focused = self.focused
         current = (
             PANES.index(focused.id) if isinstance(focused, Pane) and focused.id in PANES else -1
         )
-        target = self.query_one(f"#{PANES[(current + step) % len(PANES)]}", Pane)
+        target = self.main_screen.query_one(f"#{PANES[(current + step) % len(PANES)]}", Pane)
         if self.zoomed is not None:
             self._show_zoom(target.id)
             self.redraw_all(force=True)
@@ -302,7 +312,7 @@ class ActionsMixin(_Base):
     def _show_zoom(self, name: str | None) -> None:
         self.zoomed = name
         for column in ("#left", "#right"):
-            box = self.query_one(column)
+            box = self.main_screen.query_one(column)
             box.display = name is None or any(p.id == name for p in box.query(Pane))
             box.styles.width = "100%" if name is not None else None
             box.styles.max_width = "100%" if name is not None else None

@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from . import layout
 from .actions import ActionsMixin
 from .keys import bindings
+from .modal import DialogClosed
 from .render import Palette
 from .runner import DETAIL_PERIOD, Mode, RunStopped, StepDone, run_steps
 from .session import Session
@@ -108,7 +109,7 @@ class DebuggerApp(ActionsMixin, App[int]):
     def on_mount(self) -> None:
         self.session.palette = self._palette()
         self.theme_changed_signal.subscribe(self, lambda _theme: self._retheme())
-        self.query_one("#network", Pane).focus()
+        self.main_screen.query_one("#network", Pane).focus()
         self.call_after_refresh(setattr, self, "_user_focus", True)
         self._apply_layout()
 
@@ -125,6 +126,9 @@ class DebuggerApp(ActionsMixin, App[int]):
         self.session.palette = self._palette()
         self.redraw_all(force=True)
 
+    def on_dialog_closed(self, message: DialogClosed) -> None:
+        self.redraw_all(force=True)
+
     def on_resize(self, event: Resize) -> None:
         self._apply_layout(event.size.width, event.size.height)
 
@@ -134,10 +138,10 @@ class DebuggerApp(ActionsMixin, App[int]):
         name = self.focused_pane()
         if name is not None and self._user_focus and not self.session.running:  # keys here
             self.session.status = f"{name} · {PANE_KEYS.get(name, 'tab: next pane')}"
-            self.query_one("#status", Lines).redraw()
+            self.main_screen.query_one("#status", Lines).redraw()
 
     def panes(self) -> list[Pane]:
-        return [self.query_one(f"#{name}", Pane) for name in layout.PANES]
+        return [self.main_screen.query_one(f"#{name}", Pane) for name in layout.PANES]
 
     def focused_pane(self) -> str | None:
         focused = self.focused
@@ -161,9 +165,9 @@ class DebuggerApp(ActionsMixin, App[int]):
             for pane in panes:
                 pane.styles.height = None
                 pane.fold(False)
-            self.query_one("#network", Pane).styles.height = self._network_rows()
+            self.main_screen.query_one("#network", Pane).styles.height = self._network_rows()
             return
-        wanted = {"gradients": self.query_one(GradientsPane).wanted_rows(width, height)}
+        wanted = {"gradients": self.main_screen.query_one(GradientsPane).wanted_rows(width, height)}
         rows = layout.compact_heights(list(layout.PANES), focused, height, wanted)
         open_ = layout.expanded(focused)
         if rows != self._heights:  # setting a height lays the screen out again

@@ -11,9 +11,15 @@ import asyncio
 from typing import Generic, TypeVar
 
 from textual.await_complete import AwaitComplete
+from textual.message import Message
 from textual.screen import ModalScreen
 
 ResultType = TypeVar("ResultType")
+
+
+class DialogClosed(Message):
+    """A dialog has gone: the panes beneath it show again, drawn afresh (what changed
+    while it was open may not have reached a screen that was not on top)."""
 
 
 class SteadyModal(ModalScreen[ResultType], Generic[ResultType]):
@@ -26,3 +32,6 @@ class SteadyModal(ModalScreen[ResultType], Generic[ResultType]):
             return AwaitComplete(asyncio.sleep(0))
         self._dismissed = True
         return super().dismiss(result)
+
+    def on_unmount(self) -> None:
+        self.app.post_message(DialogClosed())
