@@ -197,15 +197,36 @@ class _Builder:
             )
         width = shape[0]
         units = r.integer(spec["units"], f"{path}.units", minimum=1)
+        return self.kernel_layer(spec, path, name, "dense", width, units, (width, units))
+
+    def kernel_layer(
+        self,
+        spec: dict[str, Any],
+        path: str,
+        name: str,
+        kind: str,
+        inputs: int,
+        units: int,
+        kernel_shape: tuple[int, ...],
+        what: str | None = None,
+        input_shape: tuple[int, ...] = (),
+        output_shape: tuple[int, ...] = (),
+        kernel_size: tuple[int, int] = (1, 1),
+        strides: tuple[int, int] = (1, 1),
+        padding: str = "valid",
+    ) -> LayerSpec:
+        """A dense or conv2d layer: what both read (activation, bias, initializers, an
+        explicit kernel and bias, regularizers) around the shapes the kind worked out."""
+        r = self.r
         use_bias = r.boolean(spec.get("use_bias", True), f"{path}.use_bias")
-        kernel = (
-            r.matrix(spec["kernel"], f"{path}.kernel", (width, units)) if "kernel" in spec else None
-        )
-        penalties = self.regularizers(spec, path, use_bias)
+        kernel = None
+        if "kernel" in spec:
+            kernel = r.matrix(spec["kernel"], f"{path}.kernel", kernel_shape, what=what)
+        kernel_penalty, bias_penalty = self.regularizers(spec, path, use_bias)
         return LayerSpec(
             name=name,
-            type="dense",
-            inputs=width,
+            type=kind,
+            inputs=inputs,
             units=units,
             activation=self.activation(spec, path),
             use_bias=use_bias,
@@ -217,8 +238,13 @@ class _Builder:
             ),
             kernel=kernel,
             bias=self.bias(spec, path, use_bias, units),
-            kernel_regularizer=penalties[0],
-            bias_regularizer=penalties[1],
+            kernel_regularizer=kernel_penalty,
+            bias_regularizer=bias_penalty,
+            input_shape=input_shape,
+            output_shape=output_shape,
+            kernel_size=kernel_size,
+            strides=strides,
+            padding=padding,
         )
 
     def windowed(
@@ -255,34 +281,15 @@ class _Builder:
         r = self.r
         size, strides, padding, (out_h, out_w) = self.windowed(spec, path, "conv2d", shape, below)
         filters = r.integer(spec["filters"], f"{path}.filters", minimum=1)
-        use_bias = r.boolean(spec.get("use_bias", True), f"{path}.use_bias")
-        kernel_shape = (size[0], size[1], shape[2], filters)
-        kernel = None
-        if "kernel" in spec:
-            kernel = r.matrix(
-                spec["kernel"],
-                f"{path}.kernel",
-                kernel_shape,
-                what="kernel_h × kernel_w × in_channels × filters",
-            )
-        penalties = self.regularizers(spec, path, use_bias)
-        return LayerSpec(
-            name=name,
-            type="conv2d",
-            inputs=size[0] * size[1] * shape[2],
-            units=filters,
-            activation=self.activation(spec, path),
-            use_bias=use_bias,
-            kernel_initializer=_initializer(
-                r, spec.get("kernel_initializer"), f"{path}.kernel_initializer", "glorot_uniform"
-            ),
-            bias_initializer=_initializer(
-                r, spec.get("bias_initializer"), f"{path}.bias_initializer", "zeros"
-            ),
-            kernel=kernel,
-            bias=self.bias(spec, path, use_bias, filters),
-            kernel_regularizer=penalties[0],
-            bias_regularizer=penalties[1],
+        return self.kernel_layer(
+            spec,
+            path,
+            name,
+            "conv2d",
+            size[0] * size[1] * shape[2],
+            filters,
+            (size[0], size[1], shape[2], filters),
+            what="kernel_h × kernel_w × in_channels × filters",
             input_shape=shape,
             output_shape=(out_h, out_w, filters),
             kernel_size=size,
