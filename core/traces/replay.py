@@ -332,8 +332,9 @@ class Replay(ScenarioFacts):
     def no_input_map(self) -> str | None:
         # The plane's range and its points are the data's: a trace keeps a two-input
         # network's data (up to MAX_PLANE_POINTS points), and weights every K steps.
-        if needs_two_inputs(self.scenario) is not None:
-            return needs_two_inputs(self.scenario)
+        wider = needs_two_inputs(self.scenario)
+        if wider is not None:
+            return wider
         if not self.trace.plane:
             return (
                 "This recording holds no training data (more than "

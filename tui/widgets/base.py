@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from backprop_tui.core import RunSnapshot
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
@@ -43,6 +44,9 @@ class Lines(Widget):
     # Drawn at every frame while a run continues, from counters, the loss and the logs:
     # such a pane reads the latest snapshot, the others the latest detailed one.
     SUMMARY: ClassVar[bool] = False
+    # Works out, on the worker's thread, what drawing a detailed snapshot will read
+    # (see ``prepare``): such a pane registers with the session while it is mounted.
+    PREPARES: ClassVar[bool] = False
 
     def __init__(self, session: Session, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -55,6 +59,16 @@ class Lines(Widget):
 
     def on_mount(self) -> None:
         self.border_title = self.TITLE
+        if self.PREPARES:
+            self.session.preparers.append(self.prepare)
+
+    def on_unmount(self) -> None:
+        if self.prepare in self.session.preparers:
+            self.session.preparers.remove(self.prepare)
+
+    def prepare(self, snapshot: RunSnapshot) -> None:
+        """On the worker's thread, before ``snapshot`` is published: what the pane's
+        drawing derives from it (only where ``PREPARES``)."""
 
     def on_resize(self, event: Resize) -> None:
         self.redraw(force=True)

@@ -44,6 +44,7 @@ def _recorded(shown: int, recorded: int) -> str:
 
 class GradientsPane(Pane):
     TITLE = "gradients dL/dW"
+    PREPARES = True
     BINDINGS = [  # noqa: RUF012 - Textual reads this class attribute
         Binding("up", "app.cursor(-1, 0)", "cursor up", show=False),
         Binding("down", "app.cursor(1, 0)", "cursor down", show=False),
@@ -57,14 +58,6 @@ class GradientsPane(Pane):
         self.source_step = 0
         self._cells: tuple[Grid, Grid | None, int, int, int] | None = None  # heat map, for clicks
         self._heat_plan: tuple[int, int, int] | None = None  # (layer, rows, cols) last drawn
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.session.preparers.append(self.prepare)
-
-    def on_unmount(self) -> None:
-        if self.prepare in self.session.preparers:
-            self.session.preparers.remove(self.prepare)
 
     def prepare(self, snapshot: RunSnapshot) -> None:
         """On the worker's thread, for a snapshot the screen will draw in full: the heat

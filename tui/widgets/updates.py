@@ -41,6 +41,7 @@ def _rank(sources: list[UpdateArrays]) -> list[tuple[int, int]]:
 
 class UpdatePane(Pane):
     TITLE = "update"
+    PREPARES = True
     BINDINGS = [  # noqa: RUF012 - Textual reads this class attribute
         Binding("up", "scroll_rows(-1)", "scroll up", show=False),
         Binding("down", "scroll_rows(1)", "scroll down", show=False),
@@ -67,14 +68,6 @@ class UpdatePane(Pane):
         self.by_change = not self._ranked()
         self.row_offset = 0
         self.redraw()
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.session.preparers.append(self.prepare)
-
-    def on_unmount(self) -> None:
-        if self.prepare in self.session.preparers:
-            self.session.preparers.remove(self.prepare)
 
     def _ranked(self, spec: LayerView | None = None) -> bool:
         if self.by_change is not None:
