@@ -2,9 +2,11 @@
 
 The glyphs scenario is the classic 784→64 relu→10 softmax network with Adam
 and batches of 32. The history keeps a snapshot (the parameters and Adam's m
-and v at the start of a step) every ``keyframe_every`` steps and recomputes
-the steps between. For each dtype this prints:
+and v at the start of a step) at least 8 steps apart, further apart while
+steps are fast (core/run/timetravel.py), and recomputes the steps between.
+For each dtype this prints:
 
+- how far apart the snapshots stood while stepping on at full speed;
 - the bytes one snapshot accounts for (what the cap is measured in) and so
   the bytes per step of history;
 - the bytes per step really retained, measured with tracemalloc as the
@@ -13,7 +15,7 @@ the steps between. For each dtype this prints:
   ``--history-mb`` counts them);
 - how many steps back fit in the default 256 MB cap, computed and then seen
   by running past it;
-- the time of one ``back()``, which recomputes up to ``keyframe_every - 1`` steps.
+- the time of one ``back()``, which recomputes the steps since the nearest snapshot.
 
     .venv/bin/python bench/bench_history.py [--steps 40]
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import statistics
 import time
 import tracemalloc
@@ -30,15 +33,24 @@ from backprop_tui.core import Debugger, load_scenario
 
 MB = 1024 * 1024
 DEFAULT_CAP_MB = 256.0
+EPOCHS = 10_000  # the scenario's 10 would end the run before the cap is reached
 
 
-def retained_bytes(scenario_name: str, dtype: str, steps: int, history_mb: float) -> int:
-    """Bytes allocated and still held after ``steps`` more steps, in a steady run.
+def retained_bytes(dtype: str, steps: int, history_mb: float, every: int) -> int:
+    """Bytes allocated and still held after ``steps`` more steps, in a steady run
+    with a snapshot every ``every`` steps (tracing slows the steps, and so would
+    space the snapshots closer than a run at full speed does).
 
     Both readings are taken with tracing on and a few steps in, so the arrays
     of the step in progress are counted in both and cancel.
     """
-    dbg = Debugger(load_scenario(scenario_name), dtype=dtype, history_mb=history_mb)
+    dbg = Debugger(
+        load_scenario("glyphs"),
+        dtype=dtype,
+        history_mb=history_mb,
+        keyframe_every=every,
+        epochs=EPOCHS,
+    )
     tracemalloc.start()
     try:
         dbg.run(5)
@@ -64,25 +76,27 @@ def main() -> None:
         f"{scenario.param_count:,} parameters"
     )
     for dtype in ("float64", "float32"):
-        dbg = Debugger(scenario, dtype=dtype)
-        every = dbg.keyframe_every
-        dbg.run(1)
+        dbg = Debugger(scenario, dtype=dtype, epochs=EPOCHS)
+        dbg.run(600)
+        steps = [snap.step_index for snap in dbg.history._snaps]
+        every = statistics.median(b - a for a, b in itertools.pairwise(steps))
         per_snapshot = dbg.history.nbytes / len(dbg.history)
         accounted = per_snapshot / every
-        keep_all = retained_bytes("glyphs", dtype, args.steps, history_mb=DEFAULT_CAP_MB)
-        keep_one = retained_bytes("glyphs", dtype, args.steps, history_mb=per_snapshot / MB)
-        measured = (keep_all - keep_one) / args.steps
-        fits = int(DEFAULT_CAP_MB * MB // per_snapshot) * every
-        dbg = Debugger(scenario, dtype=dtype)
+        traced = max(args.steps, 10 * round(every))
+        keep_all = retained_bytes(dtype, traced, DEFAULT_CAP_MB, round(every))
+        keep_one = retained_bytes(dtype, traced, per_snapshot / MB, round(every))
+        measured = (keep_all - keep_one) / traced
+        fits = int(DEFAULT_CAP_MB * MB // per_snapshot * every)
+        dbg = Debugger(scenario, dtype=dtype, epochs=EPOCHS)
         dbg.run(fits + 50)
         reach = dbg.step_index - (dbg.oldest_reachable_step or 0)
         times = []
-        for _ in range(2 * every):
+        for _ in range(2 * round(every)):
             start = time.perf_counter()
             dbg.back()
             times.append(time.perf_counter() - start)
         print(
-            f"  {dtype}: a snapshot every {every} steps, {per_snapshot / MB:.3f} MB each: "
+            f"  {dtype}: a snapshot every {every:g} steps, {per_snapshot / MB:.3f} MB each: "
             f"{accounted / MB:.3f} MB per step of history accounted, {measured / MB:.3f} MB "
             f"measured (ratio {measured / accounted:.2f}); the default {DEFAULT_CAP_MB:.0f} MB "
             f"cap holds {fits} steps back (after {fits + 50} steps: {reach} steps reachable, "

@@ -74,10 +74,40 @@ class PhaseRecord:
     loss: float | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     arrays: Mapping[str, NDArray[Any]] = field(default_factory=dict)
-    complete: bool = True
-    penalty: float | None = (
-        None  # the weight penalty inside ``loss`` (None: no regularizer)  # False while a forward or backward pass is half done
-    )
+    complete: bool = True  # False while a forward or backward pass is half done
+    penalty: float | None = None  # the weight penalty inside ``loss`` (None: no regularizer)
+
+    @classmethod
+    def make(
+        cls,
+        phase: str,
+        step_index: int,
+        epoch: int,
+        arrays: Mapping[str, NDArray[Any]],
+        layer_index: int | None = None,
+        layer_name: str | None = None,
+        loss: float | None = None,
+        metrics: Mapping[str, float] | None = None,
+        complete: bool = True,
+        penalty: float | None = None,
+    ) -> PhaseRecord:
+        """The same record as the constructor's, made without its frozen ``__setattr__``
+        per field: the engine makes several a step, and on a small network the
+        constructor cost as much as a layer's forward pass."""
+        record = object.__new__(cls)
+        record.__dict__.update(
+            phase=phase,
+            step_index=step_index,
+            epoch=epoch,
+            layer_index=layer_index,
+            layer_name=layer_name,
+            loss=loss,
+            metrics={} if metrics is None else metrics,
+            arrays=arrays,
+            complete=complete,
+            penalty=penalty,
+        )
+        return record
 
     def describe(self) -> str:
         where = f" {self.layer_name}" if self.layer_name else ""

@@ -156,7 +156,7 @@ class Debugger(ScenarioFacts):
         device: str = "cpu",
         dtype: str = "float64",
         history_mb: float = 256.0,
-        keyframe_every: int = 8,
+        keyframe_every: int | None = None,
         epochs: int | None = None,
         breakpoints: bool = True,
         learning_rate: float | None = None,
@@ -450,6 +450,13 @@ class Debugger(ScenarioFacts):
             raise ValueError(f"unknown step size {granularity!r}; use one of {GRANULARITIES}")
         if self.finished:
             raise NotPossible(FINISHED.format(epochs=self.total_epochs, steps=self.step_index))
+        self.travel.clock_in()  # how far apart the history's snapshots stand depends on it
+        try:
+            return self._step(granularity)
+        finally:
+            self.travel.clock_out()
+
+    def _step(self, granularity: Granularity) -> PhaseRecord:
         # Overflow and NaN are what a debugger exists to show: the diagnostics
         # report them with their place, so NumPy's own warnings would only
         # scribble over the terminal. (Set once a call, not once a phase: it costs.)
@@ -482,13 +489,14 @@ class Debugger(ScenarioFacts):
 
     def _after_step(self) -> None:
         loop = self.loop
+        assert loop.last_step is not None
         stats = StepStatistics.capture(
             self.backend,
             step=loop.step_index,
-            epoch=loop.step_history[-1].epoch + 1,
+            epoch=loop.last_step.epoch + 1,
             loss=loop.loss,
             metrics=loop.batch_metrics,
-            last_epoch=loop.epoch_history[-1] if loop.epoch_history else None,
+            last_epoch=loop.last_epoch,
             layers=self.scenario.layers,
             update=loop.measured,
             previous=self.watch.stats,

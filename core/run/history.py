@@ -29,6 +29,11 @@ def _nbytes(array: Any) -> int:
     return int(array.numel() * array.element_size()) + 2 * _ARRAY_OBJECT  # torch tensors
 
 
+def _int_bytes(value: int) -> int:
+    """What an int costs to hold: nothing for the small ones Python keeps for good."""
+    return 0 if -5 <= value <= 256 else sys.getsizeof(value)
+
+
 def _dict_bytes(mapping: dict[str, Any]) -> int:
     """A dict's own table; its keys (parameter names) are shared by every snapshot,
     and the values are counted by the caller."""
@@ -66,10 +71,11 @@ class Snapshot:
             sys.getsizeof(v) for v in self.epoch_sums.values()
         )
         scalars = (self.step_index, self.epoch, self.batch_in_epoch, self.opt_step)
-        total += sum(sys.getsizeof(v) for v in scalars) + sys.getsizeof(self.edit or "")
+        total += sum(_int_bytes(v) for v in scalars)
+        total += 0 if self.edit is None else sys.getsizeof(self.edit)
         # The snapshot, its attribute dict (with this number, once worked out) and
         # its place in the history's deque.
-        return total + sys.getsizeof(self) + sys.getsizeof(self.__dict__) + 64
+        return total + sys.getsizeof(self) + sys.getsizeof(self.__dict__) + 8
 
 
 class History:

@@ -61,6 +61,10 @@ class TrainingLoop:
         self._pending_arrays: dict[str, Any] = {}
         self.step_history = StepLog()
         self.epoch_history = EpochLog()
+        # The newest entries of the two logs as objects: the logs keep numbers, and
+        # reading an entry back builds one, which the statistics would do every step.
+        self.last_step: StepStats | None = None
+        self.last_epoch: EpochStats | None = None
         self.order = epoch_order(scenario, 0)
         self.batch_indices: NDArray[np.int64] = np.arange(0)
         self.batch_metrics: dict[str, float] = {}
@@ -155,14 +159,9 @@ class TrainingLoop:
         self.records.append(record)
         return record
 
-    def _record(self, phase: str, **kwargs: Any) -> PhaseRecord:
-        arrays = kwargs.pop("arrays", {})
-        return PhaseRecord(
-            phase=phase,
-            step_index=self.step_index,
-            epoch=self.epoch,
-            arrays=HostArrays(arrays, self.backend.to_host),
-            **kwargs,
+    def _record(self, phase: str, arrays: dict[str, Any], **kwargs: Any) -> PhaseRecord:
+        return PhaseRecord.make(
+            phase, self.step_index, self.epoch, HostArrays(arrays, self.backend.to_host), **kwargs
         )
 
     def _input(self) -> PhaseRecord:
@@ -290,9 +289,8 @@ class TrainingLoop:
 
     def _finish_step(self) -> None:
         loss = self.loss if self.loss is not None else math.nan
-        self.step_history.append(
-            StepStats(self.step_index, self.epoch, loss, dict(self.batch_metrics))
-        )
+        self.last_step = StepStats(self.step_index, self.epoch, loss, dict(self.batch_metrics))
+        self.step_history.append(self.last_step)
         n = len(self.batch_indices)
         self.epoch_count += n
         self.epoch_sums["loss"] = self.epoch_sums.get("loss", 0.0) + loss * n
@@ -307,15 +305,14 @@ class TrainingLoop:
         count = max(self.epoch_count, 1)
         means = {k: v / count for k, v in self.epoch_sums.items()}
         val_loss, val_metrics = self.evaluate("validation")
-        self.epoch_history.append(
-            EpochStats(
-                epoch=self.epoch,
-                loss=means.pop("loss", math.nan),
-                metrics=means,
-                val_loss=val_loss,
-                val_metrics=val_metrics or {},
-            )
+        self.last_epoch = EpochStats(
+            epoch=self.epoch,
+            loss=means.pop("loss", math.nan),
+            metrics=means,
+            val_loss=val_loss,
+            val_metrics=val_metrics or {},
         )
+        self.epoch_history.append(self.last_epoch)
         self.epoch += 1
         self.batch_in_epoch = 0
         self.epoch_sums, self.epoch_count = {}, 0

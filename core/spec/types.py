@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -139,8 +140,9 @@ class LayerSpec:
             found[f"{self.name}.bias"] = self.bias_regularizer
         return found
 
-    @property
+    @cached_property
     def param_names(self) -> tuple[str, ...]:
+        # Kept once worked out (the spec is frozen): the engine reads it every step.
         return tuple(self.param_shapes)
 
     @property

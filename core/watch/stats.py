@@ -302,8 +302,8 @@ class StepStatistics:
         if a is None or a.size == 0:
             return None
         axes = tuple(range(a.ndim - 1))  # (batch,) or (batch, H, W)
-        alive = (a > 0).any(axis=axes)
-        return 1.0 - np.count_nonzero(alive) / alive.size
+        alive: NDArray[np.bool_] = np.logical_or.reduce(a > 0, axis=axes)  # .any(), undispatched
+        return 1.0 - int(np.count_nonzero(alive)) / alive.size
 
     def _saturated_fraction(self, spec: LayerSpec) -> float | None:
         """Share of the layer's sigmoid/tanh outputs (batch × units) where the slope is under 1% of its peak."""

@@ -125,7 +125,7 @@ def test_a_snapshot_counts_what_holding_it_costs() -> None:
     """The history's bytes are what dropping its snapshots frees (tracemalloc), give or
     take a tenth: for a small network, the dicts and array objects around the numbers
     are most of it, and the cap counted only the numbers and 512 bytes."""
-    dbg = Debugger(load_scenario("xor"), history_mb=64, epochs=2000)
+    dbg = Debugger(load_scenario("xor"), history_mb=64, epochs=2000, keyframe_every=8)
     tracemalloc.start()
     try:
         for _ in range(2000):

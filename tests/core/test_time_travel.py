@@ -7,6 +7,7 @@ last one short — so runs cross epoch boundaries, reshuffles and partial batche
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +250,58 @@ def test_an_edit_mid_step_is_undone_with_its_step(tmp_path: Path) -> None:
     assert dbg.params["hidden.bias"][0] != old
     assert dbg.back()  # the edit was not between steps: going back undoes the whole step
     assert dbg.step_index == 2 and _state(dbg) == _at_start(before)
+
+
+class _Clock:
+    """A stand-in for the time-travel module's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _snapshot_steps(dbg: Debugger) -> list[int]:
+    return [snap.step_index for snap in dbg.history._snaps]
+
+
+def test_snapshots_follow_the_time_the_steps_take(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default snapshots stand 8 steps apart while steps are slow, further apart
+    while they are fast (until the steps since the last one took the replay budget),
+    and the time between steps, when the user reads the screen, does not count."""
+    from backprop_tui.core.run import timetravel
+
+    clock = _Clock()
+    monkeypatch.setattr(timetravel, "perf_counter", clock)
+    budget = timetravel.REPLAY_BUDGET_S
+
+    slow = Debugger(_scenario(tmp_path, OPTIMIZERS["adam"]))
+    slow.listeners.append(lambda run: setattr(clock, "now", clock.now + budget / 4))
+    _forward(slow, 30)  # each step takes 7 phases · budget/4: more than the budget
+    assert _snapshot_steps(slow) == [0, 8, 16, 24]
+
+    fast = Debugger(_scenario(tmp_path, OPTIMIZERS["adam"]))
+    per_step = budget / 20
+    fast.listeners.append(lambda run: setattr(clock, "now", clock.now + per_step / 7))
+    first = _forward(fast, 60)
+    steps = _snapshot_steps(fast)
+    assert steps[0] == 0 and len(steps) == 3, steps
+    assert all(19 <= b - a <= 21 for a, b in pairwise(steps)), steps
+    while fast.step_index > 1:  # recomputed from snapshots 20 steps apart, bit for bit
+        assert fast.back()
+        assert _state(fast) == _at_start(first[fast.step_index - 1])
+
+    idle = Debugger(_scenario(tmp_path, OPTIMIZERS["adam"]))
+    for _ in range(40):
+        idle.step("batch")
+        clock.now += 60.0  # a minute reading the screen after each step
+    assert _snapshot_steps(idle) == [0], "time between steps counted as stepping"
+
+
+def test_an_explicit_spacing_is_kept(tmp_path: Path) -> None:
+    dbg = Debugger(_scenario(tmp_path, OPTIMIZERS["adam"]), keyframe_every=5)
+    _forward(dbg, 23)
+    assert _snapshot_steps(dbg) == [0, 5, 10, 15, 20]
