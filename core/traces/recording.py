@@ -9,7 +9,8 @@ is a JSON document stored as a ``uint8`` array, so the whole file loads with
 ``allow_pickle=False``.
 
 Array names: ``step/loss``, ``step/epoch``, ``step/metric/<name>``,
-``step/grad_norm`` (steps, params); ``epoch/end``, ``epoch/loss``,
+``step/grad_norm`` (steps, params), ``step/penalty`` (the weight penalty inside
+each step's loss, for a network with regularizers only); ``epoch/end``, ``epoch/loss``,
 ``epoch/metric/<name>``, ``epoch/val_loss``, ``epoch/val_metric/<name>``
 (NaN where there was no validation data); ``param_steps`` and
 ``params/<name>`` (recorded, *shape), ``grad_steps`` and ``grads/<name>``.
@@ -81,6 +82,9 @@ class Trace:
     # A two-input network's training and validation data (x_train, y_train, x_val,
     # y_val), so that a replay can draw the input plane; empty otherwise.
     plane: dict[str, F64] = field(default_factory=dict)
+    # Each step's weight penalty, the part of ``loss`` the regularizers make; None
+    # for a network without them (and for traces written before it was kept).
+    penalty: F64 | None = None
 
     @property
     def steps(self) -> int:
@@ -110,6 +114,8 @@ class Trace:
         out.update({f"params/{k}": v for k, v in self.params.items()})
         out.update({f"grads/{k}": v for k, v in self.grads.items()})
         out.update({f"plane/{k}": v for k, v in self.plane.items()})
+        if self.penalty is not None:
+            out["step/penalty"] = self.penalty
         return out
 
 
@@ -358,6 +364,7 @@ def _assemble(header: dict[str, Any], arrays: dict[str, NDArray[Any]], name: str
         return array.astype(dtype)
 
     loss = vector("step/loss", np.float64, steps)
+    penalty = vector("step/penalty", np.float64, steps) if "step/penalty" in arrays else None
     grad_norm = np.asarray(arrays["step/grad_norm"])
     if grad_norm.dtype.kind != "f":
         raise ValueError(f"step/grad_norm holds {grad_norm.dtype}, not numbers")
@@ -400,6 +407,7 @@ def _assemble(header: dict[str, Any], arrays: dict[str, NDArray[Any]], name: str
         log=log,
         path=name,
         plane=plane,
+        penalty=penalty,
     )
 
 
@@ -553,6 +561,8 @@ class TraceRecorder:
         # 8 bytes a number, however long the run: Python lists of floats took about 32.
         self.loss = _Column(np.float64)
         self.step_epoch = _Column(np.int64)
+        regularized = any(layer.regularizers for layer in dbg.scenario.layers)
+        self.penalty = _Column(np.float64) if regularized else None
         self.metrics = {m: _Column(np.float64) for m in self.metric_names}
         self.grad_norm = _Column(np.float64, width=len(self.param_names))
         # A column a figure for the epochs too: xor ends one every step, and a dict a
@@ -581,6 +591,7 @@ class TraceRecorder:
     # --------------------------------------------------------------- sizes
     def _fixed_bytes(self) -> int:
         per_step = 8 * (2 + len(self.metric_names) + len(self.param_names))
+        per_step += 0 if self.penalty is None else 8
         per_epoch = 8 * (3 + 2 * len(self.metric_names))
         members = 8 + 3 * len(self.metric_names) + 2 * len(self.param_names)
         return (
@@ -622,6 +633,8 @@ class TraceRecorder:
         stats = dbg.step_history[-1]
         self.loss.append(float(stats.loss))
         self.step_epoch.append(int(stats.epoch))
+        if self.penalty is not None:
+            self.penalty.append(np.nan if dbg.penalty is None else float(dbg.penalty))
         for m in self.metric_names:
             self.metrics[m].append(float(stats.metrics.get(m, np.nan)))
         grads = dbg.grads
@@ -728,6 +741,7 @@ class TraceRecorder:
             grads=self._stack(snapshots, grad_steps, 1),
             log=list(self.log),
             plane=dict(self.plane),
+            penalty=None if self.penalty is None else self.penalty.array(),
         )
 
     def _epoch_arrays(self) -> dict[str, F64]:

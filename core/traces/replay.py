@@ -153,7 +153,6 @@ class Replay(ScenarioFacts):
     shows_phases = False
     can_gradcheck = False
     can_set_learning_rate = False
-    penalty: float | None = None  # traces keep the loss as Keras reports it, not its parts
     phase = "update"
     next_phase = "input"
     layer_index: int | None = None
@@ -255,6 +254,15 @@ class Replay(ScenarioFacts):
     def loss(self) -> float | None:
         i = self.step_index - self.start - 1
         return float(self.trace.loss[i]) if i >= 0 else None
+
+    @property
+    def penalty(self) -> float | None:
+        """The weight penalty inside the shown step's loss, when the trace kept it."""
+        i = self.step_index - self.start - 1
+        penalty = self.trace.penalty
+        if penalty is None or i < 0 or math.isnan(penalty[i]):
+            return None
+        return float(penalty[i])
 
     @property
     def metrics(self) -> dict[str, float]:

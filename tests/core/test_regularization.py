@@ -252,3 +252,33 @@ def test_check_run_json_and_a_trace_say_it(tmp_path: Path) -> None:
     replay = Replay(str(trace))
     assert replay.scenario.layers[0].kernel_regularizer.l2 == 0.03125
     assert replay.layers[0].penalties["hidden.kernel"] == ("l2 0.03125", "2·0.03125·w")
+
+
+def test_a_trace_keeps_each_steps_penalty_and_a_replay_shows_it(tmp_path: Path) -> None:
+    from backprop_tui.core.traces.recording import TraceRecorder
+    from backprop_tui.core.traces.replay import Replay
+
+    dbg = Debugger(load_scenario("overfit"))
+    recorder = TraceRecorder(dbg, 8 * 1024 * 1024, tmp_path / "penalty.npz")
+    dbg.listeners.append(recorder.observe)
+    seen = []
+    for _ in range(5):
+        dbg.step("batch")
+        assert dbg.penalty is not None and dbg.penalty > 0
+        seen.append((dbg.loss, dbg.penalty))
+    recorder.save()
+    replay = Replay(str(tmp_path / "penalty.npz"))
+    assert replay.penalty is None  # before the first recorded step
+    for loss, penalty in seen:
+        replay.step("batch")
+        assert (replay.loss, replay.penalty) == (loss, penalty)
+
+    plain = Debugger(load_scenario("xor"))  # no regularizer: nothing kept, nothing shown
+    recorder = TraceRecorder(plain, 8 * 1024 * 1024, tmp_path / "plain.npz")
+    plain.listeners.append(recorder.observe)
+    plain.step("batch")
+    recorder.save()
+    assert "step/penalty" not in recorder.trace().arrays()
+    replay = Replay(str(tmp_path / "plain.npz"))
+    replay.step("batch")
+    assert replay.penalty is None
