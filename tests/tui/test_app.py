@@ -686,7 +686,8 @@ async def test_w_takes_nan_so_a_nan_breakpoint_can_be_tried(xor_app: DebuggerApp
 
 
 async def test_a_history_too_small_says_how_to_keep_more() -> None:
-    app = make_app(Debugger(load_scenario("glyphs8"), history_mb=0.01))
+    # A snapshot every step, so that the cap, not the spacing, is what runs out.
+    app = make_app(Debugger(load_scenario("glyphs8"), history_mb=0.01, keyframe_every=1))
     async with app.run_test(size=SMALL) as pilot:
         for _ in range(12):
             await pilot.press("n")
