@@ -15,6 +15,7 @@ tensor hook on the output keeps dL/d(output) when the backward pass reaches it.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,7 +185,16 @@ class Tracer:
         return hook
 
     def _grad_hook(self, call: Call) -> Callable[[torch.Tensor], None]:
+        # A weak reference: the hook lives on the output's autograd node, which the call
+        # holds (``grad_fn``); a strong one would make a cycle through autograd's C++
+        # objects that the garbage collector cannot see, keeping every step's calls,
+        # copies and gradients alive for good.
+        ref = weakref.ref(call)
+
         def hook(grad: torch.Tensor) -> None:
+            call = ref()
+            if call is None:
+                return
             call.grad = grad.detach()
             call.grad_order = self._arrivals
             self._arrivals += 1
