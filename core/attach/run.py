@@ -215,8 +215,9 @@ class AttachedRun:
     def _call_model(self, batch: Any) -> tuple[Any, Any]:
         """The model on ``batch``, each layer's call kept by the tracer."""
         children = self._children
-        if children is not None and not unhooked(self.model):
-            # A hook was put on the model since: it must run, so the layers get theirs.
+        if children is not None and not _same_children(self.model, children):
+            # A hook was put on the model since (it must run), or its children changed:
+            # the layers get their hooks and the model is called as it is.
             self._children = children = None
             self._hook_layers()
         if children is not None:
@@ -937,6 +938,16 @@ def _grads_stay(optimizer: torch.optim.Optimizer, clip: float | None, distribute
         and kind.__module__.startswith("torch.optim.")
         and kind.zero_grad is torch.optim.Optimizer.zero_grad
         and "zero_grad" not in vars(optimizer)  # nor replaced on the instance
+    )
+
+
+def _same_children(model: nn.Module, children: list[nn.Module]) -> bool:
+    """``model`` is still unhooked and made of ``children``, so driving them is calling it."""
+    modules = model._modules
+    return (
+        unhooked(model)
+        and len(modules) == len(children)
+        and all(a is b for a, b in zip(modules.values(), children, strict=True))
     )
 
 

@@ -86,3 +86,14 @@ def test_a_steps_calls_are_freed_once_the_run_moves_on() -> None:
         run.step("batch")  # type: ignore[attr-defined]
         gc.collect()
         assert [r() for r in refs] == [None] * len(refs), type(model).__name__
+
+
+def test_a_child_added_later_runs_as_the_model_would_run_it() -> None:
+    model = _mlp(nn.Sequential)
+    run = _run(model)
+    run.step("batch")  # type: ignore[attr-defined]
+    model.append(nn.Softmax(dim=-1))  # the model's own call now ends with it
+    record = run.step("phase")  # type: ignore[attr-defined]
+    while record.phase != "loss":
+        record = run.step("phase")  # type: ignore[attr-defined]
+    np.testing.assert_allclose(record.arrays["y_pred"].sum(axis=-1), 1.0, rtol=1e-5)
