@@ -10,7 +10,7 @@ tensor, else its ``.loss`` or ``["loss"]``, else the one 0-d tensor of a tuple.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +34,14 @@ def to_host(value: Any) -> NDArray[Any]:
     return np.asarray(value)
 
 
-def call_model(model: torch.nn.Module, batch: Any, with_loss_fn: bool) -> tuple[Any, Any]:
-    """Run ``model`` on ``batch``; return (its output, the target y or None)."""
+def call_model(
+    model: torch.nn.Module,
+    batch: Any,
+    with_loss_fn: bool,
+    call: Callable[[Any], Any] | None = None,
+) -> tuple[Any, Any]:
+    """Run ``model`` on ``batch``; return (its output, the target y or None). ``call``:
+    what stands for ``model(x)`` with a ``loss_fn`` (the engine driving its layers)."""
     if with_loss_fn:
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             raise AttachError(
@@ -44,7 +50,7 @@ def call_model(model: torch.nn.Module, batch: Any, with_loss_fn: bool) -> tuple[
                 "computes its own loss"
             )
         x, y = batch
-        return model(x), y
+        return (model(x) if call is None else call(x)), y
     if isinstance(batch, dict):
         return model(**batch), None
     if isinstance(batch, (tuple, list)):

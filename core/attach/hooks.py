@@ -15,14 +15,16 @@ tensor hook on the output keeps dL/d(output) when the backward pass reaches it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules import module as torch_module
 
-__all__ = ["Call", "LayerInfo", "Tracer", "first_tensor"]
+__all__ = ["Call", "LayerInfo", "Tracer", "drivable", "first_tensor"]
 
 
 def first_tensor(value: Any, depth: int = 0) -> torch.Tensor | None:
@@ -141,6 +143,38 @@ class Tracer:
         self._copies[id(tensor)] = (tensor, tensor._version, copy)
         return copy
 
+    def drive(self, children: Sequence[nn.Module], x: Any) -> Any:
+        """``nn.Sequential.forward`` on ``x``, its ``children`` called one after another,
+        each call kept as the hooks keep it but without any hook: a module with hooks
+        takes torch's slow path, two Python calls and a frame per call."""
+        self.start()
+        counts: dict[int, int] = {}
+        try:
+            value = x
+            for module in children:
+                a_prev = value if isinstance(value, torch.Tensor) else first_tensor((value,))
+                input_fn = a_prev.grad_fn if a_prev is not None else None
+                kept = self._copy(a_prev)
+                value = module(value)
+                number = counts.get(id(module), 0)
+                counts[id(module)] = number + 1
+                out = value if isinstance(value, torch.Tensor) else first_tensor(value)
+                call = Call(
+                    module=module,
+                    number=number,
+                    leaf=True,
+                    a_prev=kept,
+                    output=self._copy(out),
+                    grad_fn=out.grad_fn if out is not None else None,
+                    input_fn=input_fn,
+                )
+                self.calls.append(call)
+                if out is not None and out.requires_grad and torch.is_grad_enabled():
+                    out.register_hook(self._grad_hook(call))  # type: ignore[no-untyped-call]
+            return value
+        finally:
+            self.stop()
+
     def _pre_hook(self, module: nn.Module) -> Callable[..., None]:
         def hook(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             if not self.armed:
@@ -184,7 +218,16 @@ class Tracer:
         return hook
 
     def _grad_hook(self, call: Call) -> Callable[[torch.Tensor], None]:
+        # A weak reference: the hook lives on the output's autograd node, which the call
+        # holds (``grad_fn``); a strong one would make a cycle through autograd's C++
+        # objects that the garbage collector cannot see, keeping every step's calls,
+        # copies and gradients alive for good.
+        ref = weakref.ref(call)
+
         def hook(grad: torch.Tensor) -> None:
+            call = ref()
+            if call is None:
+                return
             call.grad = grad.detach()
             call.grad_order = self._arrivals
             self._arrivals += 1
@@ -220,3 +263,39 @@ def _owned_params(module: nn.Module, called: set[int]) -> list[nn.Parameter]:
         if id(child) not in called:
             found.extend(child.parameters())
     return found
+
+
+def drivable(model: nn.Module, layers: Sequence[LayerInfo]) -> list[nn.Module] | None:
+    """The children of ``model`` when the engine may call them itself in place of
+    ``model(x)`` (:meth:`Tracer.drive`): an ``nn.Sequential`` whose own ``forward`` is
+    torch's, whose layers are its children in order, and that no hook watches. Else None."""
+    if type(model).forward is not nn.Sequential.forward or not isinstance(model, nn.Sequential):
+        return None
+    children = list(model)
+    if len(children) != len(layers):
+        return None
+    counts: dict[int, int] = {}
+    for module, info in zip(children, layers, strict=True):
+        number = counts.get(id(module), 0)
+        counts[id(module)] = number + 1
+        if info.module is not module or info.call != number:
+            return None
+    return children if unhooked(model) else None
+
+
+def unhooked(model: nn.Module) -> bool:
+    """No hook on ``model`` itself, nor a global module hook: ``model(x)`` then does
+    nothing but call its ``forward``."""
+    own = (
+        model._forward_hooks,
+        model._forward_pre_hooks,
+        model._backward_hooks,
+        model._backward_pre_hooks,
+    )
+    shared = (
+        torch_module._global_forward_hooks,
+        torch_module._global_forward_pre_hooks,
+        torch_module._global_backward_hooks,
+        torch_module._global_backward_pre_hooks,
+    )
+    return not any(own) and not any(shared)

@@ -59,7 +59,7 @@ from .chain import chain_lines
 from .checks import check_inputs
 from .collective import reduce_for_breakpoints, world
 from .errors import AttachError
-from .hooks import Call, LayerInfo, Tracer, discover_layers, first_tensor
+from .hooks import Call, LayerInfo, Tracer, discover_layers, drivable, first_tensor, unhooked
 from .live import LiveArrays, LiveTerms
 from .names import parse_on_modules
 from .pending import pending_update
@@ -132,7 +132,10 @@ class AttachedRun:
         # Once the layers are known only their modules keep hooks: a container's calls
         # (nn.Sequential, the model itself) then take torch's quick path without hooks.
         self.tracer.remove()
-        self.tracer.install({id(info.module): info.module for info in self._infos}.values())
+        # A plain nn.Sequential is driven child by child (see Tracer.drive), with no hooks.
+        self._children = drivable(model, self._infos) if loss_fn is not None else None
+        if self._children is None:
+            self._hook_layers()
         self._activation = {v.name: v.activation or v.kind.lower() for v in self._layers}
         # What the diagnostics read of each layer, fixed once the layers are known.
         self.layer_specs = tuple(
@@ -205,6 +208,25 @@ class AttachedRun:
             metrics = ("accuracy",)
         tracer.calls = []
         return infos, outputs, metrics
+
+    def _hook_layers(self) -> None:
+        self.tracer.install({id(info.module): info.module for info in self._infos}.values())
+
+    def _call_model(self, batch: Any) -> tuple[Any, Any]:
+        """The model on ``batch``, each layer's call kept by the tracer."""
+        children = self._children
+        if children is not None and not _same_children(self.model, children):
+            # A hook was put on the model since (it must run), or its children changed:
+            # the layers get their hooks and the model is called as it is.
+            self._children = children = None
+            self._hook_layers()
+        if children is not None:
+            return call_model(self.model, batch, True, lambda x: self.tracer.drive(children, x))
+        self.tracer.start()
+        try:
+            return call_model(self.model, batch, self.loss_fn is not None)
+        finally:
+            self.tracer.stop()
 
     def _first_input_shape(self, entry: Entry) -> tuple[int, ...]:
         x = batch_x(entry.batch, self.loss_fn is not None)
@@ -544,11 +566,7 @@ class AttachedRun:
         if i == 0:
             assert state.entry is not None
             self.optimizer.zero_grad()
-            self.tracer.start()
-            try:
-                output, y = call_model(self.model, state.entry.batch, self.loss_fn is not None)
-            finally:
-                self.tracer.stop()
+            output, y = self._call_model(state.entry.batch)
             state.output, state.y = output, y
             calls: list[Call | None] = [None] * len(self._layers)
             for c in self.tracer.calls:
@@ -920,6 +938,16 @@ def _grads_stay(optimizer: torch.optim.Optimizer, clip: float | None, distribute
         and kind.__module__.startswith("torch.optim.")
         and kind.zero_grad is torch.optim.Optimizer.zero_grad
         and "zero_grad" not in vars(optimizer)  # nor replaced on the instance
+    )
+
+
+def _same_children(model: nn.Module, children: list[nn.Module]) -> bool:
+    """``model`` is still unhooked and made of ``children``, so driving them is calling it."""
+    modules = model._modules
+    return (
+        unhooked(model)
+        and len(modules) == len(children)
+        and all(a is b for a, b in zip(modules.values(), children, strict=True))
     )
 
 
