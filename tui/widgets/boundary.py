@@ -23,7 +23,7 @@ from rich.text import Text
 from textual.message import Message
 
 from ..plane import legend, map_lines, points_legend
-from ..render import fit, wrap
+from ..render import Palette, fit, wrap
 from ..session import Session
 from .base import Pane
 
@@ -97,6 +97,7 @@ class BoundaryPane(Pane):
         self.failure: str | None = None
         self._drawing_arrival = False
         self._ask_again = False  # a redraw wanted a newer map while one was on its way
+        self._drawn: tuple[InputMap, tuple[int, Plan, Palette], list[Text]] | None = None
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -143,10 +144,18 @@ class BoundaryPane(Pane):
         if m is None or m.layer_index != layer or height < 3:
             name = dbg.layers[layer].name
             return [Text(fit(f"{name}: working out the map…", width), style="italic")]
-        lines = [self._title(m, unit, per_unit, key, width)]
-        if where.tiles:
-            lines += self._tiles(m, unit, where)
+        return [self._title(m, unit, per_unit, key, width), *self._picture(m, unit, where)]
+
+    def _picture(self, m: InputMap, unit: int, where: Plan) -> list[Text]:
+        """The tiles and the map, drawn once for each map, unit, plan and palette: a map
+        stays on screen through many redraws while a run continues."""
+        palette = self.session.palette
+        drawn = self._drawn
+        if drawn is not None and drawn[0] is m and drawn[1] == (unit, where, palette):
+            return drawn[2]
+        lines = self._tiles(m, unit, where) if where.tiles else []
         lines += self._map(m, unit, where)
+        self._drawn = (m, (unit, where, palette), lines)
         return lines
 
     def _title(self, m: InputMap, unit: int, per_unit: bool, key: MapKey, width: int) -> Text:
