@@ -225,7 +225,10 @@ class Session:
         # published: a pane works out there what drawing it will read.
         self.preparers: list[Callable[[RunSnapshot], None]] = []
         self.fps = fps
-        self.frame_period = 1.0 / fps  # while running: seconds between frames (the app paces)
+        # While running: seconds between frames, and between frames of every pane (the
+        # app paces them: FramePacer); the worker reads them.
+        self.frame_period = 1.0 / fps
+        self.detail_period = 0.5
         self.lock = EngineLock()
         self.layer = 0
         self.cursor = (0, 0)  # (row, col) of the selected layer's kernel; row == inputs: bias

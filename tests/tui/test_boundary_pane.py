@@ -346,3 +346,23 @@ async def test_a_map_is_drawn_once_however_often_the_pane_redraws(
         await pilot.press("right")  # the next unit drawn large: drawn again
         await settle(app, pilot)
         assert len(drawn) > tiles
+
+
+async def test_while_running_a_map_is_not_asked_again_for_a_later_step_only(
+    xor: Debugger,
+) -> None:
+    """A redraw that wants a later step's map while one is on its way leaves it to the
+    next frame; one that wants another layer, or the final step once the run stopped,
+    asks again as soon as it is back."""
+    app = make_app(xor)
+    async with app.run_test(size=MEDIUM) as pilot:
+        await settle(app, pilot)
+        boundary = pane(app)
+        asked = (3, 0, 1, 40, 20)
+        app.session.running = True
+        assert boundary._later_step((9, 0, 1, 40, 20), asked)
+        assert not boundary._later_step((9, 0, 0, 40, 20), asked)  # another layer
+        assert not boundary._later_step((9, 1, 1, 40, 20), asked)  # an edit
+        assert not boundary._later_step((9, 0, 1, 50, 20), asked)  # another size
+        app.session.running = False  # stopped: the final map is wanted at once
+        assert not boundary._later_step((9, 0, 1, 40, 20), asked)

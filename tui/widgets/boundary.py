@@ -234,7 +234,7 @@ class BoundaryPane(Pane):
     def _ask(self, key: MapKey) -> None:
         """Have the engine work the map out on a thread; one request at a time."""
         if self.asking is not None:
-            self._ask_again = True  # once this one is back
+            self._ask_again = self._ask_again or not self._later_step(key, self.asking)
             return
         if not self.is_attached:
             return
@@ -247,6 +247,12 @@ class BoundaryPane(Pane):
             group="boundary",
             exit_on_error=False,
         )
+
+    def _later_step(self, key: MapKey, asked: MapKey) -> bool:
+        """Whether ``key`` differs from the map on its way only by a later step while the
+        run continues: the next frame of every pane asks for the newest step anyway, so
+        asking again as soon as this one is back would only chase the run."""
+        return self.session.running and key[1:] == asked[1:] and key[0] >= asked[0]
 
     def _work_out(self, layer: int, cols: int, rows: int) -> None:
         """On the worker's thread: ask the engine, holding its lock, then hand the map over."""
