@@ -51,8 +51,10 @@ class FramePacer:
         self._last: float | None = None  # the screen thread's CPU time at the last frame
 
     def start(self) -> None:
-        """A run begins: frames at the fastest until drawing has been timed."""
-        self.period, self.detail_period, self._last = self.fastest, DETAIL_PERIOD, None
+        """A run begins. Frames come as the last run's came (the same run, the same
+        screen: its steps and its frames cost what they cost then), at the fastest
+        until drawing has been timed."""
+        self._last = None
 
     def frame(self, cpu: float, rate: float) -> float:
         """At a frame: ``cpu`` the screen thread's CPU time now, ``rate`` the run's steps
