@@ -401,6 +401,29 @@ class StepLog(_Table, Sequence[StepStats]):
         """The loss of every step, as one read-only array."""
         return self._float_column("loss")
 
+    def figure_columns(self, start: int, stop: int) -> dict[str, NDArray[np.float64]]:
+        """The loss and each metric of rows ``start..stop`` as new float64 arrays (a
+        metric's only at the rows that have it), in the order they first appeared:
+        what ``[row.loss for row in log[start:stop]]`` and each metric's values give,
+        without building a :class:`StepStats` a row. Safe to call while another thread
+        appends: rows below ``stop`` are never written again, and an array a column
+        outgrows is replaced only once the old rows are copied into its successor."""
+        out: dict[str, NDArray[np.float64]] = {}
+        for name, column in list(self._columns.items()):
+            if name != "loss" and not name.startswith("m:"):
+                continue
+            lo = max(start, column.since)
+            data = column.data
+            if data is None or stop <= lo:
+                values = np.zeros(0)
+            else:
+                values = data[lo:stop].astype(np.float64)
+                gaps = [g - lo for g in list(column.gaps) if lo <= g < stop]
+                if gaps:
+                    values = np.delete(values, gaps)
+            out[name.removeprefix("m:")] = values
+        return out
+
 
 class EpochLog(_Table, Sequence[EpochStats]):
     """Every finished epoch's figures, kept as columns like :class:`StepLog`.

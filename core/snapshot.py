@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from .records import EpochStats, LogEntry, PhaseRecord, StepStats, UpdateArrays
+from .records import EpochStats, LogEntry, PhaseRecord, StepLog, StepStats, UpdateArrays
 from .runview import (
     Batch,
     InputMap,
@@ -64,6 +64,24 @@ class Prefix(Sequence[T]):
 
     def __iter__(self) -> Iterator[T]:
         return itertools.islice(iter(self._items), self._n)
+
+
+def history_columns(history: Sequence[StepStats], start: int) -> dict[str, NDArray[np.float64]]:
+    """The loss and each metric of ``history[start:]`` as arrays (a metric's only at the
+    steps that have it), in the order they first appeared. A run's own :class:`StepLog`
+    (or a snapshot's prefix of one) is read column by column, without building a
+    :class:`StepStats` a step: a chart that follows a fast run reads hundreds of new
+    steps a frame."""
+    stop = len(history)
+    log = history._items if isinstance(history, Prefix) else history
+    if isinstance(log, StepLog):
+        return log.figure_columns(start, stop)
+    figures: dict[str, list[float]] = {}
+    for stats in history[start:stop]:
+        figures.setdefault("loss", []).append(stats.loss)
+        for name, value in stats.metrics.items():
+            figures.setdefault(name, []).append(value)
+    return {name: np.array(values, dtype=np.float64) for name, values in figures.items()}
 
 
 class _Heavy:
@@ -212,4 +230,4 @@ class RunSnapshot:
         return kept
 
 
-__all__ = ["Prefix", "RunSnapshot"]
+__all__ = ["Prefix", "RunSnapshot", "history_columns"]

@@ -23,7 +23,7 @@ from .actions import ActionsMixin
 from .keys import bindings
 from .modal import DialogClosed
 from .render import Palette
-from .runner import DETAIL_PERIOD, Mode, RunStopped, StepDone, run_steps
+from .runner import FramePacer, Mode, RunStopped, StepDone, run_steps
 from .session import Session
 from .widgets.activations import ActivationsPane
 from .widgets.base import Lines, Pane
@@ -86,6 +86,7 @@ class DebuggerApp(ActionsMixin, App[int]):
         self._detail_drawn = 0.0
         self._detail_snapshot: object = None  # the last snapshot every pane was drawn from
         self._heights: dict[str, int] = {}  # compact layout: rows per pane, as last set
+        self.pacer = FramePacer(fps)
 
     # ---------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -197,13 +198,18 @@ class DebuggerApp(ActionsMixin, App[int]):
         self.session.running = True
         self.session.run_started = time.monotonic()
         self.session.progress = ""
+        self.pacer.start()
+        self.session.frame_period = self.pacer.period
+        self.session.detail_period = self.pacer.detail_period
         if mode == "epoch":
             self.session.status = "running to the end of the epoch"
         elif mode == "goto":
             self.session.status = f"going to step {self.session.goto_target}"
         else:
             self.session.status = "continuing to the next breakpoint"
-        self.redraw_all()
+        # Only what says it runs: every other pane already shows the run as it stands,
+        # and its first frame comes within a period.
+        self.redraw_all(only=LIVE)
         self._run(mode)
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
@@ -219,13 +225,15 @@ class DebuggerApp(ActionsMixin, App[int]):
         """
         if not self.session.running:
             return
+        self.session.frame_period = self.pacer.frame(time.thread_time(), message.rate)
+        self.session.detail_period = self.pacer.detail_period
         self.session.progress = f"{message.steps:,} steps · {message.rate:,.0f} steps/s"
         now = time.monotonic()
         snapshot = self.session.detailed
         fresh = snapshot is not None and snapshot is not self._detail_snapshot
-        # The worker marks a snapshot detailed every DETAIL_PERIOD and prepares it; should
+        # The worker marks a snapshot detailed every detail period and prepares it; should
         # the screen miss one (a slow frame), it draws in full from the next after twice that.
-        if fresh or now - self._detail_drawn >= 2 * DETAIL_PERIOD:
+        if fresh or now - self._detail_drawn >= 2 * self.session.detail_period:
             self._detail_drawn = now
             self._detail_snapshot = snapshot
             self.redraw_all()

@@ -227,7 +227,10 @@ def main() -> None:
     type=click.FloatRange(1, 60),
     default=10.0,
     show_default=True,
-    help="Screen refreshes per second while continuing.",
+    help=(
+        "Screen refreshes per second while continuing, at most: fewer (4 at least) while "
+        "steps are too quick to share the CPU with drawing."
+    ),
 )
 @click.option(
     "--history-mb",

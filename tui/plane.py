@@ -17,7 +17,7 @@ from backprop_tui.core import InputMap, PlanePoints
 from numpy.typing import NDArray
 from rich.color import Color
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 
 from .render import BAD, LEVELS, Palette
 
@@ -173,47 +173,69 @@ def map_lines(
     grid = codes(m, unit, pixel_rows, cols, digits=palette.glyphs)
     marks: dict[tuple[int, int], tuple[str, Style]] = {}
     if points:
-        for validation, pts in ((True, m.validation), (False, m.train)):
-            for r, c, label in point_cells(m, pts, pixel_rows, cols):
-                text_row = r if palette.glyphs else r // 2
+        marks = _marks(m, grid, pixel_rows, cols, palette)
+    classes = m.kind == "classes"
+    # A cell's key: its code, or in colour the codes of its two halves (NAN_CODE is -1).
+    if palette.glyphs:
+        cell_keys = grid
+    else:
+        cell_keys = (grid[0::2] + 1) * (grid.max(initial=0) + 2) + grid[1::2] + 1
+    marked = np.zeros((rows, cols), dtype=bool)
+    for y, x in marks:
+        marked[y, x] = True
+    # Cells alike go out as one span: a run ends where the key changes or at a point.
+    starts = np.ones((rows, cols), dtype=bool)
+    starts[:, 1:] = (cell_keys[:, 1:] != cell_keys[:, :-1]) | marked[:, 1:] | marked[:, :-1]
+    looks: dict[int, tuple[str, Style]] = {}
+    lines = []
+    for y in range(rows):
+        firsts = np.flatnonzero(starts[y]).tolist()
+        plain: list[str] = []
+        spans: list[Span] = []
+        at = 0
+        for x, end in zip(firsts, [*firsts[1:], cols], strict=True):
+            mark = marks.get((y, x)) if marked[y, x] else None
+            if mark is not None:
+                char, style = mark
+            else:
+                key = int(cell_keys[y, x])
+                look = looks.get(key)
+                if look is None:
+                    if palette.glyphs:
+                        look = code_char(m, int(grid[y, x]))
+                    else:
+                        top, bottom = int(grid[2 * y, x]), int(grid[2 * y + 1, x])
+                        look = HALF, _pair(palette, classes, top, bottom)
+                    looks[key] = look
+                char, style = look
+            text = char * (end - x)
+            plain.append(text)
+            if style:  # as Text.append: a null style adds no span
+                spans.append(Span(at, at + len(text), style))
+            at += len(text)
+        lines.append(Text("".join(plain), no_wrap=True, overflow="crop", spans=spans))
+    return lines
+
+
+def _marks(
+    m: InputMap, grid: NDArray[np.int64], pixel_rows: int, cols: int, palette: Palette
+) -> dict[tuple[int, int], tuple[str, Style]]:
+    """(text row, col) → how the sample there is drawn: validation points first, training
+    points over them."""
+    marks: dict[tuple[int, int], tuple[str, Style]] = {}
+    looks: dict[tuple[float, bool, int], tuple[str, Style]] = {}
+    classes = m.kind == "classes"
+    for validation, pts in ((True, m.validation), (False, m.train)):
+        for r, c, label in point_cells(m, pts, pixel_rows, cols):
+            code = -2 if palette.glyphs else int(grid[r, c])
+            look = looks.get((label, validation, code))
+            if look is None:
                 char, style = point_mark(m, label, validation, palette)
                 if not palette.glyphs:  # on the colour of the half it falls in
-                    style = style + Style(
-                        bgcolor=code_colour(palette, m.kind == "classes", grid[r, c])
-                    )
-                marks[(text_row, c)] = (char, style)
-    lines = []
-    classes = m.kind == "classes"
-    for y in range(rows):
-        line = Text(no_wrap=True, overflow="crop")
-        x = 0
-        while x < cols:
-            mark = marks.get((y, x))
-            if mark is not None:
-                line.append(*mark)
-                x += 1
-                continue
-            if palette.glyphs:
-                char, style = code_char(m, int(grid[y, x]))
-                key: tuple[int, ...] = (int(grid[y, x]),)
-            else:
-                top, bottom = int(grid[2 * y, x]), int(grid[2 * y + 1, x])
-                char, style = HALF, _pair(palette, classes, top, bottom)
-                key = (top, bottom)
-            run = 1  # cells alike go out as one span
-            while x + run < cols and (y, x + run) not in marks:
-                nxt = (
-                    (int(grid[y, x + run]),)
-                    if palette.glyphs
-                    else (int(grid[2 * y, x + run]), int(grid[2 * y + 1, x + run]))
-                )
-                if nxt != key:
-                    break
-                run += 1
-            line.append(char * run, style)
-            x += run
-        lines.append(line)
-    return lines
+                    style = style + Style(bgcolor=code_colour(palette, classes, code))
+                look = looks[(label, validation, code)] = (char, style)
+            marks[(r if palette.glyphs else r // 2, c)] = look
+    return marks
 
 
 def legend(m: InputMap, palette: Palette) -> Text:

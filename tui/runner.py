@@ -23,6 +23,53 @@ from .session import Session
 
 Mode = Literal["continue", "epoch", "goto"]
 DETAIL_PERIOD = 0.5  # seconds between redraws of every pane (not only the summary ones)
+FAST_STEP_S = 0.002  # a step this short is Python through and through: it needs the GIL
+UI_SHARE = 0.05  # of the time, what drawing may take while such steps run
+MIN_FPS = 4.0  # the fewest frames a second while running: the screen still looks live
+DETAIL_FRAMES = 4  # while fast steps are paced: a frame of every pane at most every 4th frame
+SMOOTHING = 0.3  # weight of the newest frame in the running mean of a frame's cost
+
+
+class FramePacer:
+    """How long to wait between two frames while a run continues.
+
+    The engine's thread and the screen's share one GIL: while the screen draws, a
+    step that is Python through and through (xor, moons: well under a millisecond)
+    waits. So when steps are that short, frames come as often as keeps the screen's
+    share of the time near ``UI_SHARE`` (from what drawing has cost on this machine),
+    between ``fps`` and ``MIN_FPS`` frames a second; longer steps (a big network,
+    whose matrix products leave the GIL free) get ``fps`` frames a second. Every
+    pane is drawn every ``DETAIL_PERIOD``, or, while paced, every ``DETAIL_FRAMES``
+    frames if that is longer: such a frame costs the most.
+    """
+
+    def __init__(self, fps: float) -> None:
+        self.fastest = 1.0 / fps
+        self.period = self.fastest
+        self.detail_period = DETAIL_PERIOD
+        self.cost: float | None = None  # CPU seconds the screen spent a frame, smoothed
+        self._last: float | None = None  # the screen thread's CPU time at the last frame
+
+    def start(self) -> None:
+        """A run begins. Frames come as the last run's came (the same run, the same
+        screen: its steps and its frames cost what they cost then), at the fastest
+        until drawing has been timed."""
+        self._last = None
+
+    def frame(self, cpu: float, rate: float) -> float:
+        """At a frame: ``cpu`` the screen thread's CPU time now, ``rate`` the run's steps
+        per second. Returns the period until the next frame."""
+        if self._last is not None:
+            spent = max(cpu - self._last, 0.0)
+            self.cost = spent if self.cost is None else self.cost + SMOOTHING * (spent - self.cost)
+        self._last = cpu
+        fast = rate > 0 and 1.0 / rate < FAST_STEP_S
+        if not fast or self.cost is None:
+            self.period, self.detail_period = self.fastest, DETAIL_PERIOD
+        else:
+            self.period = max(self.fastest, min(self.cost / UI_SHARE, 1.0 / MIN_FPS))
+            self.detail_period = max(DETAIL_PERIOD, DETAIL_FRAMES * self.period)
+        return self.period
 
 
 class StepDone(Message):
@@ -89,9 +136,8 @@ def _run_steps(
     post: Callable[[Message], object],
 ) -> None:
     dbg = session.dbg
-    period = 1.0 / session.fps
     start = time.monotonic()
-    next_post = start + period
+    next_post = start + session.frame_period
     steps = 0
     start_epoch, was_finished = dbg.epoch, dbg.finished
     reason, level = "paused", "info"
@@ -99,7 +145,7 @@ def _run_steps(
         snapshot: RunSnapshot | None = session.take_snapshot(detailed=True)
     if snapshot is not None:
         session.publish(snapshot)
-    next_detail = start + DETAIL_PERIOD
+    next_detail = start + session.detail_period
     while True:
         if cancelled():
             break
@@ -122,7 +168,7 @@ def _run_steps(
             if stop is None and now >= next_post:
                 detailed = now >= next_detail
                 if detailed:
-                    next_detail = now + DETAIL_PERIOD
+                    next_detail = now + session.detail_period
                 snapshot = session.take_snapshot(detailed)  # between two steps, holding the lock
         if stop is not None:
             reason, level = stop
@@ -131,6 +177,6 @@ def _run_steps(
             session.publish(snapshot)
         if now >= next_post:
             post(StepDone(steps, steps / (now - start)))
-            next_post = now + period
+            next_post = now + session.frame_period  # the screen paces itself (FramePacer)
     session.stop_publishing()  # before the message: the last redraw reads the run itself
     post(RunStopped(reason, level, steps))

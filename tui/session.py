@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import threading
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
@@ -84,23 +86,128 @@ class ValidationEpochs:
     A run's epoch history may be long (xor ends an epoch every step) and is kept
     as columns, so reading it whole at every redraw would build every epoch's
     record again; this reads only the epochs added since, and starts over when
-    the history was cut or rewritten (going back, an edit) under it.
+    the history was cut or rewritten (going back, an edit) under it. What the
+    chart and the log show of them (``series``, ``lines``) grows the same way.
     """
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self.seen = 0
         self.last = ""  # repr of the last epoch read (NaN-safe, unlike ==)
         self.epochs: list[EpochStats] = []
+        self._val_loss: array[float] = array("d")
+        self._val_metrics: dict[str, array[float]] = {}  # NaN where an epoch lacks one
+        self._lines: list[LogEntry] = []
+        self._lines_steps = 0  # the steps per epoch the lines were written with
 
     def sync(self, history: Sequence[EpochStats]) -> list[EpochStats]:
         n = self.seen
         if len(history) < n or (n and repr(history[n - 1]) != self.last):
-            self.seen, self.last, self.epochs = 0, "", []
+            self._reset()
         if len(history) > self.seen:
             new = history[self.seen :]
-            self.epochs += [e for e in new if e.val_loss is not None]
+            for done in new:
+                if done.val_loss is None:
+                    continue
+                self._val_loss.append(done.val_loss)
+                for name, value in done.val_metrics.items():
+                    column = self._val_metrics.get(name)
+                    if column is None:
+                        column = self._val_metrics[name] = array("d", [math.nan] * len(self.epochs))
+                    column.append(value)
+                self.epochs.append(done)
+                for column in self._val_metrics.values():
+                    if len(column) < len(self.epochs):
+                        column.append(math.nan)
             self.seen, self.last = len(history), repr(new[-1])
         return self.epochs
+
+    @property
+    def series(self) -> dict[str, Sequence[float]]:
+        """The validation loss and the last epoch's validation metrics, one figure an
+        epoch (``val_loss``, ``val_accuracy``), as the chart draws them."""
+        if not self.epochs:
+            return {}
+        out: dict[str, Sequence[float]] = {"val_loss": self._val_loss}
+        for name in self.epochs[-1].val_metrics:
+            out[f"val_{name}"] = self._val_metrics[name]
+        return out
+
+    def lines(self, steps_per_epoch: int) -> list[LogEntry]:
+        """How each epoch ended on the validation data, a log line an epoch (each
+        written once)."""
+        if steps_per_epoch != self._lines_steps:
+            self._lines, self._lines_steps = [], steps_per_epoch
+        for done in self.epochs[len(self._lines) :]:
+            figures = "  ".join(f"{k} {v:.4g}" for k, v in done.as_dict().items())
+            end = (done.epoch + 1) * steps_per_epoch
+            self._lines.append(
+                LogEntry(end, "info", f"epoch {done.epoch + 1} done: {figures}", kind="epoch")
+            )
+        return self._lines
+
+
+def _by_step(entry: LogEntry) -> int:
+    step: int = entry.step
+    return step
+
+
+class LogMerge:
+    """The run's log, the app's own lines and the epochs' lines merged in step order.
+
+    Each source only grows at its end while a run continues (xor adds an epoch's line
+    a step), so what was merged is kept and the new lines are added after it when
+    they all come later; anything else (a source cut or rewritten, a line that sorts
+    among those already merged) merges everything again, as it always did. The
+    result is what ``sorted(log + events + epochs, key=step)`` gives, or the log as
+    it is when it alone has lines.
+    """
+
+    def __init__(self) -> None:
+        self.merged: list[LogEntry] = []
+        self._ordered = True  # ``merged`` is in step order (the log alone may not be)
+        self._seen: tuple[tuple[int, LogEntry | None], ...] = ()  # each source's length, last
+
+    def merge(self, sources: tuple[Sequence[LogEntry], ...]) -> list[LogEntry]:
+        marks = tuple((len(source), source[-1] if len(source) else None) for source in sources)
+        if len(marks) == len(self._seen) and all(
+            n == seen_n and last is seen_last
+            for (n, last), (seen_n, seen_last) in zip(marks, self._seen, strict=True)
+        ):
+            return self.merged
+        new = self._new_lines(sources)
+        if new is not None:
+            self.merged.extend(new)
+        else:
+            log, *others = sources
+            merged = [*log, *(entry for source in others for entry in source)]
+            self._ordered = len(merged) > len(log)
+            self.merged = sorted(merged, key=_by_step) if self._ordered else merged
+            if not self._ordered:
+                steps = [entry.step for entry in merged]
+                self._ordered = all(a <= b for a, b in pairwise(steps))
+        self._seen = marks
+        return self.merged
+
+    def _new_lines(self, sources: tuple[Sequence[LogEntry], ...]) -> list[LogEntry] | None:
+        """The lines added to the sources since the last merge, when they only add to its
+        end; else None."""
+        if not self._ordered or len(self._seen) != len(sources):
+            return None
+        new: list[LogEntry] = []
+        for source, (n, last) in zip(sources, self._seen, strict=True):
+            if len(source) < n or (n and source[n - 1] is not last):
+                return None  # cut or rewritten
+            new += source[n:]
+        after = self.merged[-1].step if self.merged else None
+        steps = [entry.step for entry in new]
+        if after is not None and steps and steps[0] <= after:
+            return None
+        if any(a > b for a, b in pairwise(steps)):
+            return None
+        return new
 
 
 class Session:
@@ -118,6 +225,10 @@ class Session:
         # published: a pane works out there what drawing it will read.
         self.preparers: list[Callable[[RunSnapshot], None]] = []
         self.fps = fps
+        # While running: seconds between frames, and between frames of every pane (the
+        # app paces them: FramePacer); the worker reads them.
+        self.frame_period = 1.0 / fps
+        self.detail_period = 0.5
         self.lock = EngineLock()
         self.layer = 0
         self.cursor = (0, 0)  # (row, col) of the selected layer's kernel; row == inputs: bias
@@ -135,6 +246,7 @@ class Session:
         # two runs in one process never share a picture.
         self.grids = GridCache()
         self.validation = ValidationEpochs()
+        self._log_merge = LogMerge()
 
     # ------------------------------------------------------------- reading
     @property
@@ -258,22 +370,17 @@ class Session:
         return self.view.next_batch()
 
     def log_entries(self) -> list[LogEntry]:
-        """The debugger's log and the app's own lines, in step order (stable)."""
+        """The debugger's log and the app's own lines, in step order (stable). Don't
+        change the list: it is kept, and grown, for the next call."""
         log = self.view.log
-        merged = list(log) + self.events + self._epoch_lines()
-        return sorted(merged, key=lambda entry: entry.step) if len(merged) > len(log) else merged
+        sources = (log, self.events, self._epoch_lines())
+        return self._log_merge.merge(sources)
 
     def _epoch_lines(self) -> list[LogEntry]:
         """How each epoch ended on the validation data, when the run has some."""
         dbg = self.view
-        lines = []
-        for done in self.validation.sync(dbg.epoch_history):
-            figures = "  ".join(f"{k} {v:.4g}" for k, v in done.as_dict().items())
-            end = (done.epoch + 1) * dbg.steps_per_epoch
-            lines.append(
-                LogEntry(end, "info", f"epoch {done.epoch + 1} done: {figures}", kind="epoch")
-            )
-        return lines
+        self.validation.sync(dbg.epoch_history)
+        return self.validation.lines(dbg.steps_per_epoch)
 
     def note(self, text: str, level: LogLevel = "info", kind: str = "ui") -> None:
         """Add a line to the log and show it on the status line."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from backprop_tui.core import Debugger, RunReading, RunSnapshot, load_scenario
+from backprop_tui.core.records import StepLog, StepStats
+from backprop_tui.core.snapshot import Prefix, history_columns
 
 
 def _run(name: str = "circles") -> Debugger:
@@ -84,3 +88,49 @@ def test_derived_data_is_worked_out_once() -> None:
     assert snap.derived("key", work) == 42
     assert snap.derived("key", work) == 42
     assert calls == [1]
+
+
+def _item_columns(history: list[StepStats]) -> dict[str, list[float]]:
+    """What a chart reads of each step, one record at a time."""
+    out: dict[str, list[float]] = {}
+    for stats in history:
+        out.setdefault("loss", []).append(stats.loss)
+        for name, value in stats.metrics.items():
+            out.setdefault(name, []).append(value)
+    return out
+
+
+def test_history_columns_read_what_the_records_hold() -> None:
+    """The chart's bulk read of a step log, a column at a time, gives each figure as the
+    step records do: a metric only at the steps that measured it, floats not rounded."""
+    log = StepLog()
+    for i in range(300):
+        metrics = {"accuracy": i / 7} if i % 5 else {}  # a step without it: a gap
+        if i >= 100:
+            metrics["late"] = float(i) * 1e-40 if i % 2 else math.nan  # float64 only
+        log.append(StepStats(i, i // 10, 1.0 / (i + 1), metrics))
+    for start in (0, 1, 99, 100, 101, 250, 300):
+        got = history_columns(log, start)
+        expected = _item_columns(log[start:])
+        if start == 0:  # in the order the figures first appeared
+            assert list(got) == list(expected)
+        for name, values in expected.items():
+            np.testing.assert_array_equal(got[name], values)
+    snapshot_like = Prefix(log, 120)  # as a snapshot holds it while the run goes on
+    got = history_columns(snapshot_like, 90)
+    for name, values in _item_columns(log[90:120]).items():
+        np.testing.assert_array_equal(got[name], values)
+    as_list = list(log)  # a replay's history is a list
+    for name, values in _item_columns(as_list[42:]).items():
+        np.testing.assert_array_equal(history_columns(as_list, 42)[name], values)
+
+
+def test_history_columns_of_a_run_follow_it_back_in_time() -> None:
+    dbg = _run()
+    for _ in range(12):
+        dbg.step("batch")
+    assert dbg.back()
+    dbg.step("batch")
+    got = history_columns(dbg.step_history, 0)
+    for name, values in _item_columns(list(dbg.step_history)).items():
+        np.testing.assert_array_equal(got[name], values)

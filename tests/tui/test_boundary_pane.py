@@ -311,3 +311,58 @@ def test_points_are_one_a_cell_however_many_samples() -> None:
     assert all(label == (c >= 10) for _r, c, label in cells)  # the class of that side
     last = PlanePoints(np.arange(2), np.array([[0.1, 0.1], [0.1, 0.1]]), np.array([0.0, 1.0]))
     assert point_cells(_tiny_map(), last, 2, 4) == [(1, 0, 1.0)]  # the last one drawn wins
+
+
+async def test_a_map_is_drawn_once_however_often_the_pane_redraws(
+    xor: Debugger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a run continues the pane redraws more often than maps arrive: the picture of
+    a map is kept until the map, the unit, the pane's size or the colours change."""
+    import backprop_tui.tui.widgets.boundary as boundary
+
+    drawn: list[int] = []
+
+    def counted(m: InputMap, unit: int, *args: object, **kwargs: object) -> list[object]:
+        drawn.append(unit)
+        return map_lines(m, unit, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(boundary, "map_lines", counted)
+    app = make_app(xor)
+    async with app.run_test(size=MEDIUM) as pilot:
+        await pilot.press("right_square_bracket")  # the output layer: one picture, no tiles
+        await settle(app, pilot)
+        before, lines = len(drawn), pane(app).lines
+        assert before >= 1
+        for _ in range(5):
+            pane(app).redraw()
+        assert len(drawn) == before
+        assert pane(app).lines == lines
+        await pilot.press("n")  # a new step: a new map, drawn once
+        await settle(app, pilot)
+        assert len(drawn) == before + 1
+        await pilot.press("left_square_bracket")  # the hidden layer: its tiles and its unit
+        await settle(app, pilot)
+        tiles = len(drawn)
+        await pilot.press("right")  # the next unit drawn large: drawn again
+        await settle(app, pilot)
+        assert len(drawn) > tiles
+
+
+async def test_while_running_a_map_is_not_asked_again_for_a_later_step_only(
+    xor: Debugger,
+) -> None:
+    """A redraw that wants a later step's map while one is on its way leaves it to the
+    next frame; one that wants another layer, or the final step once the run stopped,
+    asks again as soon as it is back."""
+    app = make_app(xor)
+    async with app.run_test(size=MEDIUM) as pilot:
+        await settle(app, pilot)
+        boundary = pane(app)
+        asked = (3, 0, 1, 40, 20)
+        app.session.running = True
+        assert boundary._later_step((9, 0, 1, 40, 20), asked)
+        assert not boundary._later_step((9, 0, 0, 40, 20), asked)  # another layer
+        assert not boundary._later_step((9, 1, 1, 40, 20), asked)  # an edit
+        assert not boundary._later_step((9, 0, 1, 50, 20), asked)  # another size
+        app.session.running = False  # stopped: the final map is wanted at once
+        assert not boundary._later_step((9, 0, 1, 40, 20), asked)

@@ -27,9 +27,39 @@ from ..session import Session
 def _segments(text: Text, console: Console) -> list[Segment]:
     """The segments of one line, with its base style (``Text.render`` drops the base
     style of a line that has no spans)."""
-    if text.spans or not text.style:
-        return list(text.render(console, end=""))
-    return [Segment(text.plain, console.get_style(text.style))]
+    if not text.spans:
+        if not text.style:
+            return [Segment(text.plain)]
+        return [Segment(text.plain, console.get_style(text.style))]
+    found = _side_by_side(text, console)
+    return found if found is not None else list(text.render(console, end=""))
+
+
+def _side_by_side(text: Text, console: Console) -> list[Segment] | None:
+    """What ``Text.render`` gives for a line whose spans follow one another without
+    overlapping (a heat map's cells, a chart's parts), without its stack of styles to
+    combine at every edge: a span's style over the base style, the base style between.
+    None for any other line."""
+    plain = text.plain
+    null = Style.null()
+    base = console.get_style(text.style, default=null)
+    out: list[Segment] = []
+    styles: dict[object, Style] = {}
+    at = 0
+    for span in text.spans:
+        start, end, style = span
+        if start < at or end <= start or end > len(plain):
+            return None
+        if start > at:
+            out.append(Segment(plain[at:start], base))
+        combined = styles.get(style)
+        if combined is None:
+            combined = styles[style] = base + console.get_style(style, default=null)
+        out.append(Segment(plain[start:end], combined))
+        at = end
+    if at < len(plain):
+        out.append(Segment(plain[at:], base))
+    return out
 
 
 def _same(a: Text, b: Text) -> bool:

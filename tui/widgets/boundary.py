@@ -23,7 +23,7 @@ from rich.text import Text
 from textual.message import Message
 
 from ..plane import legend, map_lines, points_legend
-from ..render import fit, wrap
+from ..render import Palette, fit, wrap
 from ..session import Session
 from .base import Pane
 
@@ -97,6 +97,7 @@ class BoundaryPane(Pane):
         self.failure: str | None = None
         self._drawing_arrival = False
         self._ask_again = False  # a redraw wanted a newer map while one was on its way
+        self._drawn: tuple[InputMap, tuple[int, Plan, Palette], list[Text]] | None = None
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -143,10 +144,18 @@ class BoundaryPane(Pane):
         if m is None or m.layer_index != layer or height < 3:
             name = dbg.layers[layer].name
             return [Text(fit(f"{name}: working out the map…", width), style="italic")]
-        lines = [self._title(m, unit, per_unit, key, width)]
-        if where.tiles:
-            lines += self._tiles(m, unit, where)
+        return [self._title(m, unit, per_unit, key, width), *self._picture(m, unit, where)]
+
+    def _picture(self, m: InputMap, unit: int, where: Plan) -> list[Text]:
+        """The tiles and the map, drawn once for each map, unit, plan and palette: a map
+        stays on screen through many redraws while a run continues."""
+        palette = self.session.palette
+        drawn = self._drawn
+        if drawn is not None and drawn[0] is m and drawn[1] == (unit, where, palette):
+            return drawn[2]
+        lines = self._tiles(m, unit, where) if where.tiles else []
         lines += self._map(m, unit, where)
+        self._drawn = (m, (unit, where, palette), lines)
         return lines
 
     def _title(self, m: InputMap, unit: int, per_unit: bool, key: MapKey, width: int) -> Text:
@@ -225,7 +234,7 @@ class BoundaryPane(Pane):
     def _ask(self, key: MapKey) -> None:
         """Have the engine work the map out on a thread; one request at a time."""
         if self.asking is not None:
-            self._ask_again = True  # once this one is back
+            self._ask_again = self._ask_again or not self._later_step(key, self.asking)
             return
         if not self.is_attached:
             return
@@ -238,6 +247,12 @@ class BoundaryPane(Pane):
             group="boundary",
             exit_on_error=False,
         )
+
+    def _later_step(self, key: MapKey, asked: MapKey) -> bool:
+        """Whether ``key`` differs from the map on its way only by a later step while the
+        run continues: the next frame of every pane asks for the newest step anyway, so
+        asking again as soon as this one is back would only chase the run."""
+        return self.session.running and key[1:] == asked[1:] and key[0] >= asked[0]
 
     def _work_out(self, layer: int, cols: int, rows: int) -> None:
         """On the worker's thread: ask the engine, holding its lock, then hand the map over."""

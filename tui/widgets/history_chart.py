@@ -7,6 +7,7 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
+from backprop_tui.core.snapshot import history_columns
 from rich.text import Text
 
 from ..chart import line_chart
@@ -25,22 +26,21 @@ class ChartPane(Pane):
         self._seen = 0  # steps of the history already copied into _series
 
     def _sync(self) -> dict[str, Sequence[float]]:
-        """Copy only the new steps of the history (going back truncates); then the
-        validation figures, one a finished epoch, when the run has validation data."""
+        """Copy only the new steps of the history, a column at a time (going back
+        truncates); then the validation figures, one a finished epoch, when the run
+        has validation data."""
         history = self.session.view.step_history
         if len(history) < self._seen:
             self._series, self._seen = {}, 0
-        for stats in history[self._seen :]:
-            self._series.setdefault("loss", array("d")).append(stats.loss)
-            for name, value in stats.metrics.items():
-                self._series.setdefault(name, array("d")).append(value)
-        self._seen = len(history)
+        if len(history) > self._seen:
+            for name, values in history_columns(history, self._seen).items():
+                if len(values) or name in self._series:
+                    self._series.setdefault(name, array("d")).frombytes(values.tobytes())
+            self._seen = len(history)
         series: dict[str, Sequence[float]] = dict(self._series)
-        epochs = self.session.validation.sync(self.session.view.epoch_history)
-        if epochs:
-            validation = {"val_loss": [e.val_loss for e in epochs if e.val_loss is not None]}
-            for name in epochs[-1].val_metrics:
-                validation[f"val_{name}"] = [e.val_metrics.get(name, math.nan) for e in epochs]
+        self.session.validation.sync(self.session.view.epoch_history)
+        validation = self.session.validation.series
+        if validation:
             # The loss first, then its validation twin, then the rest.
             rest = {k: v for k, v in series.items() if k != "loss"}
             series = {"loss": series.get("loss", []), **validation, **rest}

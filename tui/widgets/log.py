@@ -53,8 +53,8 @@ class LogPane(Pane):
             ]
         end = len(entries) - self.scrolled
         lines: list[Text] = []
-        for entry in reversed(entries[:end]):  # newest at the bottom; each entry in full
-            lines[:0] = entry_lines(entry, width)
+        for i in range(end - 1, -1, -1):  # newest at the bottom; each entry in full
+            lines[:0] = entry_lines(entries[i], width)
             if len(lines) >= height:
                 break
         return lines[-height:] if height > 0 else []
