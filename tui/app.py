@@ -22,7 +22,7 @@ from . import layout
 from .actions import ActionsMixin
 from .keys import bindings
 from .modal import DialogClosed
-from .render import Palette
+from .render import Palette, wrap
 from .runner import FramePacer, Mode, RunStopped, StepDone, run_steps
 from .session import Session
 from .widgets.activations import ActivationsPane
@@ -81,6 +81,7 @@ class DebuggerApp(ActionsMixin, App[int]):
     def __init__(self, debugger: RunView, fps: float = 10.0) -> None:
         super().__init__()
         self.zoomed: str | None = None  # the pane that has the whole screen (z)
+        self._network_key: tuple[str, int] | None = None  # the rule and width it was sized to
         self._user_focus = False  # the app's own first focus keeps the start hint
         self.session = Session(debugger, fps)
         self._detail_drawn = 0.0
@@ -178,15 +179,30 @@ class DebuggerApp(ActionsMixin, App[int]):
         for pane in panes:
             pane.fold(pane.id not in open_)
 
+    def _fit_network_pane(self) -> None:
+        key = (self.session.view.update_rule, self.size.width)
+        if key != self._network_key:
+            self._network_key = key
+            pane = self.main_screen.query_one("#network", Pane)
+            pane.styles.height = self._network_rows()
+
     def _network_rows(self) -> int:
-        """Layers, the input, loss and update-rule lines, the batch line and the border."""
-        return len(self.session.dbg.layers) + 4 + 2
+        """Layers, the input, loss and update-rule lines, the batch line and the border;
+        the rule as many lines as it wraps to (Adam's is long), so it reads in full."""
+        width = self.size.width
+        # The left column's share of the screen (app.tcss: 2fr of 5, at most 80), less
+        # the border and the rule's indent.
+        room = max(min(80, width * 2 // 5) - 4, 8)
+        rule = len(wrap(self.session.view.update_rule, room))
+        return len(self.session.dbg.layers) + 4 + 2 + max(rule - 1, 0)
 
     # --------------------------------------------------------------- drawing
     def redraw_all(self, force: bool = False, only: tuple[str, ...] = ()) -> None:
         """Rebuild every pane (or those named in ``only``) from one state of the run."""
         if not only and self.screen.has_class("-compact"):
             self._apply_layout()  # the selected layer decides how tall the gradients are
+        elif not only and self.zoomed is None:
+            self._fit_network_pane()  # a new learning rate may wrap the rule to more lines
         # Each pane reads one state of the run (Session.reading): while running, the
         # snapshot of its kind, without the lock.
         for widget in self.query(Lines):

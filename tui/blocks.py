@@ -122,10 +122,12 @@ def heat(block: Block, palette: Palette, width: int, height: int, cache: GridCac
     data = _matrix(block.array)
     cell = cell_width(data.shape[1], width, palette)
     grid = cache.get(block.key, data, max(height - 3, 1), max(width // cell, 1))
-    title = f"{block.title} ({shape_text(block.array)})"
+    shaped = f"{block.title} ({shape_text(block.array)})"
+    forms = [shaped, block.title]  # what gives way first when the column is narrow
     if grid.reduced:
         rows, cols = grid.block_size()
-        title += f" · cell {rows}×{cols}"
+        forms.insert(0, f"{shaped} · cell {rows}×{cols}")
+    title = next((form for form in forms if len(form) <= width), forms[-1])
     lines = [Text(fit(title, width), style="bold", no_wrap=True)]
     lines += heat_lines(grid, palette, cell=cell)
     lines.append(legend(grid.scale, palette, width))

@@ -8,6 +8,7 @@ read the snapshots it publishes between steps instead, without the lock.
 
 from __future__ import annotations
 
+import heapq
 import math
 import threading
 from array import array
@@ -155,19 +156,23 @@ def _by_step(entry: LogEntry) -> int:
 
 
 class LogMerge:
-    """The run's log, the app's own lines and the epochs' lines merged in step order.
+    """The run's log, the app's own lines and the epochs' lines merged by step.
+
+    Each source keeps its own order: a source is in the order things happened,
+    which is not step order once the run has gone back (``went back to step 998``
+    comes after ``… 999``). The merge takes, again and again, the line with the
+    lowest step among the sources' next lines (the earlier source on a tie): the
+    same as sorting by step while every source is in step order.
 
     Each source only grows at its end while a run continues (xor adds an epoch's line
     a step), so what was merged is kept and the new lines are added after it when
-    they all come later; anything else (a source cut or rewritten, a line that sorts
-    among those already merged) merges everything again, as it always did. The
-    result is what ``sorted(log + events + epochs, key=step)`` gives, or the log as
-    it is when it alone has lines.
+    they all come later than every line merged; anything else (a source cut or
+    rewritten, a line among those already merged) merges everything again.
     """
 
     def __init__(self) -> None:
         self.merged: list[LogEntry] = []
-        self._ordered = True  # ``merged`` is in step order (the log alone may not be)
+        self._top: int | None = None  # the highest step merged
         self._seen: tuple[tuple[int, LogEntry | None], ...] = ()  # each source's length, last
 
     def merge(self, sources: tuple[Sequence[LogEntry], ...]) -> list[LogEntry]:
@@ -178,32 +183,27 @@ class LogMerge:
         ):
             return self.merged
         new = self._new_lines(sources)
-        if new is not None:
+        if new is None:
+            self.merged = list(heapq.merge(*sources, key=_by_step))
+            self._top = max((entry.step for entry in self.merged), default=None)
+        elif new:  # in step order, every one above what was merged
             self.merged.extend(new)
-        else:
-            log, *others = sources
-            merged = [*log, *(entry for source in others for entry in source)]
-            self._ordered = len(merged) > len(log)
-            self.merged = sorted(merged, key=_by_step) if self._ordered else merged
-            if not self._ordered:
-                steps = [entry.step for entry in merged]
-                self._ordered = all(a <= b for a, b in pairwise(steps))
+            self._top = new[-1].step
         self._seen = marks
         return self.merged
 
     def _new_lines(self, sources: tuple[Sequence[LogEntry], ...]) -> list[LogEntry] | None:
         """The lines added to the sources since the last merge, when they only add to its
         end; else None."""
-        if not self._ordered or len(self._seen) != len(sources):
+        if len(self._seen) != len(sources):
             return None
         new: list[LogEntry] = []
         for source, (n, last) in zip(sources, self._seen, strict=True):
             if len(source) < n or (n and source[n - 1] is not last):
                 return None  # cut or rewritten
             new += source[n:]
-        after = self.merged[-1].step if self.merged else None
         steps = [entry.step for entry in new]
-        if after is not None and steps and steps[0] <= after:
+        if self._top is not None and steps and steps[0] <= self._top:
             return None
         if any(a > b for a, b in pairwise(steps)):
             return None
@@ -370,7 +370,7 @@ class Session:
         return self.view.next_batch()
 
     def log_entries(self) -> list[LogEntry]:
-        """The debugger's log and the app's own lines, in step order (stable). Don't
+        """The debugger's log and the app's own lines, merged by step (see LogMerge). Don't
         change the list: it is kept, and grown, for the next call."""
         log = self.view.log
         sources = (log, self.events, self._epoch_lines())

@@ -695,3 +695,19 @@ async def test_a_history_too_small_says_how_to_keep_more() -> None:
         for _ in range(12):
             await pilot.press("b")
         assert dbg.step_number > 0 and "--history-mb" in pane_text(app, "status")
+
+
+async def test_the_log_shows_the_start_of_an_entry_taller_than_it() -> None:
+    """A small log pane shows what the newest entry is about (its step and first words),
+    marked as going on, not its last words; and the screen's sizes keep Adam's rule whole."""
+    app = make_app(Debugger(load_scenario("glyphs")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.session.note("went somewhere " + "far " * 40 + "in the end")
+        app.redraw_all()
+        await pilot.pause()
+        log = pane_text(app, "log").splitlines()
+        assert "0 · info    went somewhere far" in log[0]
+        assert log[-1].rstrip().endswith("…") and "in the end" not in pane_text(app, "log")
+        network = " ".join(line.strip() for line in pane_text(app, "network").splitlines())
+        assert "ε = 1e-07)" in network and "…" not in network.split("next batch")[0]

@@ -13,10 +13,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 
-def _reference(log: list[LogEntry], *others: list[LogEntry]) -> list[LogEntry]:
-    """How the log pane ordered its lines before it kept them."""
-    merged = list(log) + [entry for source in others for entry in source]
-    return sorted(merged, key=lambda entry: entry.step) if len(merged) > len(log) else merged
+def _reference(*sources: list[LogEntry]) -> list[LogEntry]:
+    """The merge written out: take the next line of the source whose next line has the
+    lowest step (the earlier source on a tie), until every source is used up."""
+    heads = [0] * len(sources)
+    out: list[LogEntry] = []
+    while True:
+        waiting = [
+            (src[i].step, k)
+            for k, (src, i) in enumerate(zip(sources, heads, strict=True))
+            if i < len(src)
+        ]
+        if not waiting:
+            return out
+        _, k = min(waiting)
+        out.append(sources[k][heads[k]])
+        heads[k] += 1
 
 
 OPS = st.lists(
@@ -30,7 +42,7 @@ OPS = st.lists(
 
 
 @given(OPS)
-def test_the_merged_log_is_the_sorted_log(ops: list[tuple[str, int, bool]]) -> None:
+def test_the_merged_log_is_the_merge_written_out(ops: list[tuple[str, int, bool]]) -> None:
     log: list[LogEntry] = []
     events: list[LogEntry] = []
     epochs: list[LogEntry] = []
@@ -51,6 +63,21 @@ def test_the_merged_log_is_the_sorted_log(ops: list[tuple[str, int, bool]]) -> N
             epochs = list(epochs[: max(len(epochs) - by, 0)])
         got = merge.merge((log, events, epochs))
         assert [id(e) for e in got] == [id(e) for e in _reference(log, events, epochs)]
+
+
+def test_a_source_keeps_its_own_order() -> None:
+    """Going back logs lower steps after higher ones: they stay in the order they came,
+    among lines of other sources in step order (sorting by step reversed them)."""
+    epochs = [LogEntry(900, "info", "epoch 9 done")]
+    log = [LogEntry(step, "info", f"went back to step {step}") for step in (999, 998, 997)]
+    merged = LogMerge().merge((log, [], epochs))
+    assert [e.text for e in merged] == [
+        "epoch 9 done",
+        "went back to step 999",
+        "went back to step 998",
+        "went back to step 997",
+    ]
+    assert [e.step for e in sorted(merged, key=lambda e: e.step)] != [e.step for e in merged]
 
 
 def test_the_merged_log_is_kept_while_lines_only_come_later() -> None:

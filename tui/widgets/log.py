@@ -47,17 +47,26 @@ class LogPane(Pane):
 
     def build(self, width: int, height: int) -> list[Text]:
         entries = self.session.log_entries()
+        if height <= 0:
+            return []
         if not entries:
-            return [
-                Text(fit("Warnings, breakpoint hits and events show here.", width), style="dim")
-            ]
+            empty = wrap("Warnings, breakpoint hits and events show here.", max(width, 8))
+            return [Text(line.plain, style="dim") for line in empty][:height]
         end = len(entries) - self.scrolled
         lines: list[Text] = []
         for i in range(end - 1, -1, -1):  # newest at the bottom; each entry in full
-            lines[:0] = entry_lines(entries[i], width)
+            entry = entry_lines(entries[i], width)
+            if not lines and len(entry) > height:
+                # The newest alone is taller than the pane: its start, which says what it
+                # is about, marked as going on (the status line and z show it whole).
+                shown = entry[:height]
+                shown[-1].truncate(max(width - 1, 1))
+                shown[-1].append("…")
+                return shown
+            lines[:0] = entry
             if len(lines) >= height:
                 break
-        return lines[-height:] if height > 0 else []
+        return lines[-height:]
 
 
 def entry_lines(entry: LogEntry, width: int) -> list[Text]:
