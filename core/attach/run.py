@@ -28,6 +28,7 @@ the parameters (:mod:`.pending`); stepping by batch or epoch skips it.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -65,7 +66,7 @@ from .names import parse_on_modules
 from .pending import pending_update
 from .state import StepState, edit_text, finish_statistics
 from .stats import layer_spec, square_sums
-from .travel import Keyframes, restore, take
+from .travel import MIN_KEYFRAME_EVERY, Keyframes, restore, take
 from .views import layer_view, state_terms, term_names_of, update_rule_of
 
 __all__ = ["AttachedRun"]
@@ -103,7 +104,7 @@ class AttachedRun:
         scheduler: Any = None,
         clip_grad_norm: float | None = None,
         history_mb: float = 256.0,
-        keyframe_every: int = 8,
+        keyframe_every: int | None = None,
         breakpoints: Sequence[str] = (),
         diagnostics: Mapping[str, float | bool] | None = None,
     ) -> None:
@@ -115,6 +116,10 @@ class AttachedRun:
         self._params: dict[str, nn.Parameter] = dict(model.named_parameters())
         self._param_ids = {id(p): name for name, p in self._params.items()}
         self.feed = Feed(data)
+        if keyframe_every is None and world() is not None:
+            # Every rank must go back from the same step (its replay meets the others'
+            # collectives), so the spacing may not follow each rank's own clock.
+            keyframe_every = MIN_KEYFRAME_EVERY
         self.keyframes = Keyframes(int(history_mb * 1024 * 1024), keyframe_every)
         self.tracer = Tracer(model)
         self.tracer.install()
@@ -483,6 +488,13 @@ class AttachedRun:
             raise NotPossible(FINISHED.format(epochs=self.total_epochs, steps=self.step_index))
         # Only a step that stops between backward and update shows the pending update.
         self._fine = granularity in ("phase", "layer")
+        start = time.perf_counter()
+        try:
+            return self._step(granularity)
+        finally:  # the stepping's own time spaces the keyframes, not the user's reading
+            self.keyframes.spent += time.perf_counter() - start
+
+    def _step(self, granularity: Granularity) -> PhaseRecord:
         record = self._advance()
         if granularity == "layer":
             return record
