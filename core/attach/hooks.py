@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn.modules import module as torch_module
 
-__all__ = ["Call", "LayerInfo", "Tracer", "drivable", "first_tensor"]
+__all__ = ["Call", "LayerInfo", "Tracer", "drivable", "first_tensor", "never_in_place"]
 
 
 def first_tensor(value: Any, depth: int = 0) -> torch.Tensor | None:
@@ -281,6 +281,23 @@ def drivable(model: nn.Module, layers: Sequence[LayerInfo]) -> list[nn.Module] |
         if info.module is not module or info.call != number:
             return None
     return children if unhooked(model) else None
+
+
+def never_in_place(children: Sequence[nn.Module], loss_fn: Any) -> bool:
+    """Whether nothing in a driven ``nn.Sequential`` (nor its loss) can write into a
+    tensor it was given: every module is one of torch's own, not ``inplace=True``
+    and unhooked, and the loss is torch's own. Then the batch and each module's
+    output keep their numbers for the rest of the step (the next step's pass makes
+    new tensors), so the tracer can keep them as they are instead of copying them."""
+    for child in children:
+        for module in child.modules():
+            if not type(module).__module__.startswith("torch.nn.modules."):
+                return False
+            if getattr(module, "inplace", False) or not unhooked(module):
+                return False
+    if isinstance(loss_fn, nn.Module):
+        return type(loss_fn).__module__ == "torch.nn.modules.loss" and unhooked(loss_fn)
+    return getattr(loss_fn, "__module__", None) == "torch.nn.functional"
 
 
 def unhooked(model: nn.Module) -> bool:

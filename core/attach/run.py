@@ -60,7 +60,16 @@ from .chain import chain_lines
 from .checks import check_inputs
 from .collective import reduce_for_breakpoints, world
 from .errors import AttachError
-from .hooks import Call, LayerInfo, Tracer, discover_layers, drivable, first_tensor, unhooked
+from .hooks import (
+    Call,
+    LayerInfo,
+    Tracer,
+    discover_layers,
+    drivable,
+    first_tensor,
+    never_in_place,
+    unhooked,
+)
 from .live import LiveArrays, LiveTerms
 from .names import parse_on_modules
 from .pending import pending_update
@@ -141,6 +150,9 @@ class AttachedRun:
         self._children = drivable(model, self._infos) if loss_fn is not None else None
         if self._children is None:
             self._hook_layers()
+        else:
+            self.tracer.keep_copies = not never_in_place(self._children, loss_fn)
+        self._driven_modules = [m for c in self._children or () for m in c.modules()]
         self._activation = {v.name: v.activation or v.kind.lower() for v in self._layers}
         # What the diagnostics read of each layer, fixed once the layers are known.
         self.layer_specs = tuple(
@@ -224,8 +236,11 @@ class AttachedRun:
             # A hook was put on the model since (it must run), or its children changed:
             # the layers get their hooks and the model is called as it is.
             self._children = children = None
+            self.tracer.keep_copies = True
             self._hook_layers()
         if children is not None:
+            if not self.tracer.keep_copies and not all(map(unhooked, self._driven_modules)):
+                self.tracer.keep_copies = True  # a hook put on since may write in place
             return call_model(self.model, batch, True, lambda x: self.tracer.drive(children, x))
         self.tracer.start()
         try:
