@@ -67,7 +67,7 @@ def _measurable(array: Any) -> bool:
     )
 
 
-_BIG = 16384  # elements from which a CPU tensor's sum of squares is BLAS's dot
+_BIG = 16384  # elements from which square_sums measures a CPU tensor where it was made
 _BLAS = frozenset({torch.float32, torch.float64})
 _FLOATS = frozenset(
     {torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128}
@@ -157,8 +157,9 @@ class AttachedStatistics(StepStatistics):
         return super()._square_sum(array)
 
     def _measure_all(self) -> None:
-        """Σ x² of every tensor of the step at once: a ``torch._foreach_norm`` and one
-        transfer per device and dtype, instead of a reduction and a transfer per tensor.
+        """Σ x² of every tensor of the step at once: on the CPU BLAS's dot on each
+        float tensor's memory; elsewhere a ``torch._foreach_norm`` and one transfer
+        per device and dtype, instead of a reduction and a transfer per tensor.
 
         The diagnostics read all of them after every step (the NaN scan, each layer's
         gradient norm and update ratio), so measuring them together costs nothing
@@ -172,6 +173,7 @@ class AttachedStatistics(StepStatistics):
         groups: dict[tuple[torch.dtype, int], list[torch.Tensor]] = {}
         others: list[Any] = []  # sparse or integer tensors, arrays: not for _foreach_norm
         finite = True
+        isfinite = math.isfinite
         for array in (
             *arrays.a,
             *arrays.dL_da,
@@ -183,26 +185,20 @@ class AttachedStatistics(StepStatistics):
                 continue
             entry = sums.get(id(array))
             if entry is not None and entry[0] is array:
-                finite = finite and math.isfinite(entry[1])
+                finite = finite and isfinite(entry[1])
                 continue
-            if _measurable(array) and not (array.is_conj() or array.is_neg()):
-                groups.setdefault((array.dtype, array.get_device()), []).append(array)
-            else:
+            if not _measurable(array) or array.is_conj() or array.is_neg():
                 others.append(array)
-        for key in [k for k in groups if k[1] < 0 and k[0] in _BLAS]:
-            # On the CPU, BLAS's dot on a big tensor's own memory is two to three times
-            # quicker than torch's reduction; small ones go to one _foreach_norm call.
-            small = []
-            for tensor in groups.pop(key):
-                if tensor.numel() < _BIG:
-                    small.append(tensor)
-                    continue
-                flat = tensor.detach().numpy().reshape(-1)
+            elif array.dtype in _BLAS and array.device.type == "cpu":
+                # On the CPU, BLAS's dot on the tensor's own memory: two to three times
+                # quicker than torch's reduction on a big tensor, and on the small ones
+                # as quick as one _foreach_norm with its stack and transfer around it.
+                flat = array.detach().numpy().reshape(-1)
                 square = float(flat.dot(flat))
-                sums[id(tensor)] = (tensor, square)
-                finite = finite and math.isfinite(square)
-            if small:
-                groups[key] = small
+                sums[id(array)] = (array, square)
+                finite = finite and isfinite(square)
+            else:
+                groups.setdefault((array.dtype, array.get_device()), []).append(array)
         with torch.no_grad():
             for tensors in groups.values():
                 norms = torch.stack(torch._foreach_norm(tensors)).double().tolist()
