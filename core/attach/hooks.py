@@ -100,6 +100,8 @@ class Tracer:
     # Copies made this pass, by the tensor copied: (tensor, its version then, the copy).
     # A layer's input is most often the output of the layer before, not changed since.
     _copies: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = field(default_factory=dict)
+    # Driven calls whose outputs keep their own .grad: (call, output), in forward order.
+    _retained: list[tuple[Call, torch.Tensor]] = field(default_factory=list)
 
     def install(self, modules: Iterable[nn.Module] | None = None) -> None:
         """Hooks on ``modules`` (every module of the model by default)."""
@@ -123,6 +125,7 @@ class Tracer:
         self._counts = {}
         self._arrivals = 0
         self._copies = {}
+        self._retained = []
         self.armed = True
 
     def stop(self) -> None:
@@ -170,10 +173,27 @@ class Tracer:
                 )
                 self.calls.append(call)
                 if out is not None and out.requires_grad and torch.is_grad_enabled():
-                    out.register_hook(self._grad_hook(call))  # type: ignore[no-untyped-call]
+                    if self.keep_copies:
+                        out.register_hook(self._grad_hook(call))  # type: ignore[no-untyped-call]
+                    else:
+                        # Nothing writes in place, so the output's own .grad is dL/d(output):
+                        # no Python hook to register (10 µs) nor to call in backward.
+                        out.retain_grad()
+                        self._retained.append((call, out))
             return value
         finally:
             self.stop()
+
+    def collect_grads(self) -> None:
+        """After backward: dL/d(output) of the calls whose outputs kept their ``.grad``
+        (see :meth:`drive`), in the order backward reached them."""
+        for call, out in reversed(self._retained):
+            grad = out.grad
+            if grad is not None:
+                call.grad = grad.detach()
+                call.grad_order = self._arrivals
+                self._arrivals += 1
+        self._retained = []
 
     def _pre_hook(self, module: nn.Module) -> Callable[..., None]:
         def hook(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

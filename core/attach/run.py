@@ -645,6 +645,7 @@ class AttachedRun:
         if i == len(self._layers) - 1:
             assert state.loss_tensor is not None
             state.loss_tensor.backward()  # type: ignore[no-untyped-call]
+            self.tracer.collect_grads()
             if self._grads_stay:
                 grads = {n: p.grad.detach() for n, p in self._params.items() if p.grad is not None}
             else:
