@@ -67,34 +67,40 @@ def _measurable(array: Any) -> bool:
     )
 
 
-_BIG = 16384  # elements from which square_sums measures a CPU tensor where it was made
 _BLAS = frozenset({torch.float32, torch.float64})
 _FLOATS = frozenset(
     {torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128}
 )
 
 
+def _on_blas(tensor: Any) -> bool:
+    """A dense float32/float64 CPU tensor, whose Σ x² BLAS's dot takes on its own memory."""
+    return (
+        isinstance(tensor, torch.Tensor)
+        and tensor.is_cpu  # not .device.type: that builds a string each time
+        and tensor.dtype in _BLAS
+        and tensor.layout == torch.strided
+        and not tensor.is_neg()
+    )
+
+
+def _blas_square_sum(tensor: torch.Tensor) -> float:
+    """Σ x² of an :func:`_on_blas` tensor: on the CPU BLAS's dot is two to three times
+    quicker than torch's reduction on a big tensor, and as quick as one
+    ``_foreach_norm`` (with its stack and transfer) on the small ones."""
+    flat = (tensor.detach() if tensor.requires_grad else tensor).numpy().ravel()
+    return float(flat.dot(flat))
+
+
 def square_sums(tensors: Iterable[Any]) -> dict[int, tuple[Any, float]]:
-    """Σ x² of the big CPU tensors among ``tensors``, by id, worked out now.
+    """Σ x² of the CPU tensors among ``tensors``, by id, worked out now.
 
     Called where the tensors were just written (the gradients after backward, the
     parameters after the update), so they are read while still in the cache
     rather than in a separate pass over the whole model later. The rest are left
     to :meth:`AttachedStatistics._measure_all`.
     """
-    found: dict[int, tuple[Any, float]] = {}
-    for tensor in tensors:
-        if (
-            isinstance(tensor, torch.Tensor)
-            and tensor.dtype in _BLAS
-            and tensor.layout == torch.strided
-            and tensor.device.type == "cpu"
-            and tensor.numel() >= _BIG
-            and not (tensor.is_conj() or tensor.is_neg())
-        ):
-            flat = tensor.detach().numpy().reshape(-1)
-            found[id(tensor)] = (tensor, float(flat.dot(flat)))
-    return found
+    return {id(t): (t, _blas_square_sum(t)) for t in tensors if _on_blas(t)}
 
 
 def _samples(host: NDArray[Any]) -> tuple[int, ...]:
@@ -187,16 +193,12 @@ class AttachedStatistics(StepStatistics):
             if entry is not None and entry[0] is array:
                 finite = finite and isfinite(entry[1])
                 continue
-            if not _measurable(array) or array.is_conj() or array.is_neg():
-                others.append(array)
-            elif array.dtype in _BLAS and array.device.type == "cpu":
-                # On the CPU, BLAS's dot on the tensor's own memory: two to three times
-                # quicker than torch's reduction on a big tensor, and on the small ones
-                # as quick as one _foreach_norm with its stack and transfer around it.
-                flat = array.detach().numpy().reshape(-1)
-                square = float(flat.dot(flat))
+            if _on_blas(array):
+                square = _blas_square_sum(array)
                 sums[id(array)] = (array, square)
                 finite = finite and isfinite(square)
+            elif not _measurable(array) or array.is_conj() or array.is_neg():
+                others.append(array)
             else:
                 groups.setdefault((array.dtype, array.get_device()), []).append(array)
         with torch.no_grad():
