@@ -229,10 +229,15 @@ class AttachedStatistics(StepStatistics):
         # Rows are units: two first entries far apart (against a bound on every weight
         # from the sum of squares the norms use anyway) settle it without a full pass.
         squares = self._square_sum(raw)
-        head = raw if raw.device.type == "cpu" else raw[:2, 0:1]  # two numbers cross, not all
-        pair = np.asarray(self.to_host(head))[:2, 0].astype(np.float64)
+        if _on_blas(raw):  # the two numbers read off the tensor's own memory
+            host = (raw.detach() if raw.requires_grad else raw).numpy()
+            first, second = float(host[0, 0]), float(host[1, 0])
+        else:
+            head = raw if raw.is_cpu else raw[:2, 0:1]  # two numbers cross, not all
+            pair = np.asarray(self.to_host(head))[:2, 0].astype(np.float64)
+            first, second = float(pair[0]), float(pair[1])
         bounded = math.isfinite(squares) and squares >= 1e-30
-        if bounded and abs(pair[0] - pair[1]) > 2e-6 * math.sqrt(squares):
+        if bounded and abs(first - second) > 2e-6 * math.sqrt(squares):
             return False
         weight = np.asarray(self.to_host(raw))
         scale = float(np.abs(weight).max()) if weight.size else 0.0
@@ -297,11 +302,14 @@ class AttachedStatistics(StepStatistics):
             return super()._dead_fraction(spec)
         if a.numel() == 0:
             return None
-        if a.device.type == "cpu":  # NumPy on the tensor's own memory: no dispatch per op
-            host = self.to_host(a)
+        if a.is_cpu:  # NumPy on the tensor's own memory: no dispatch per op
+            host = (
+                (a.detach() if a.requires_grad else a).numpy() if _on_blas(a) else self.to_host(a)
+            )
             axes = (0, *range(2, a.ndim)) if a.ndim == 4 else tuple(range(a.ndim - 1))
             # A ReLU's output is never negative: a unit is alive where its largest is > 0.
-            peak = host.max(axis=axes)
+            # (np.maximum.reduce is what ndarray.max calls, without its Python wrapper.)
+            peak = np.maximum.reduce(host, axis=axes)
             return 1.0 - int(np.count_nonzero(peak > 0)) / int(peak.size)
         with torch.no_grad():
             positive = a > 0
