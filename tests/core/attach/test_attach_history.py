@@ -3,6 +3,7 @@ stand still: going back stays exact either way."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import numpy as np
@@ -47,7 +48,7 @@ def test_a_run_spaces_its_keyframes_by_default_and_goes_back_exactly() -> None:
     for _ in range(30):
         run.step("batch")
     steps = sorted(run.keyframes.frames)
-    assert steps[0] == 0 and all(b - a >= MIN_KEYFRAME_EVERY for a, b in zip(steps, steps[1:]))
+    assert steps[0] == 0 and all(b - a >= MIN_KEYFRAME_EVERY for a, b in itertools.pairwise(steps))
     params = {k: v.copy() for k, v in run.params.items()}
     assert run.back()
     run.step("batch")
