@@ -133,7 +133,7 @@ def breakdown(
                     Watch.observe = lambda self, stats: None  # type: ignore[method-assign]
                 if without >= 2:
                     kept = RngState.capture()
-                    RngState.capture = classmethod(lambda cls, k=kept: k)  # type: ignore[assignment]
+                    RngState.capture = classmethod(lambda cls, last=None, k=kept: k)  # type: ignore[assignment]
                 best[name] = min(best[name], attached(without)[1])
                 Watch.observe, RngState.capture = observe, capture  # type: ignore[method-assign]
     finally:

@@ -27,7 +27,7 @@ def attach(
     clip_grad_norm: float | None = None,
     *,
     history_mb: float = 256.0,
-    keyframe_every: int = 8,
+    keyframe_every: int | None = None,
     breakpoints: Sequence[str] = (),
     diagnostics: Mapping[str, float | bool] | None = None,
 ) -> AttachedRun:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn.modules import module as torch_module
 
-__all__ = ["Call", "LayerInfo", "Tracer", "drivable", "first_tensor"]
+__all__ = ["Call", "LayerInfo", "Tracer", "drivable", "first_tensor", "never_in_place"]
 
 
 def first_tensor(value: Any, depth: int = 0) -> torch.Tensor | None:
@@ -100,6 +100,8 @@ class Tracer:
     # Copies made this pass, by the tensor copied: (tensor, its version then, the copy).
     # A layer's input is most often the output of the layer before, not changed since.
     _copies: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = field(default_factory=dict)
+    # Driven calls whose outputs keep their own .grad: (call, output), in forward order.
+    _retained: list[tuple[Call, torch.Tensor]] = field(default_factory=list)
 
     def install(self, modules: Iterable[nn.Module] | None = None) -> None:
         """Hooks on ``modules`` (every module of the model by default)."""
@@ -123,6 +125,7 @@ class Tracer:
         self._counts = {}
         self._arrivals = 0
         self._copies = {}
+        self._retained = []
         self.armed = True
 
     def stop(self) -> None:
@@ -170,10 +173,27 @@ class Tracer:
                 )
                 self.calls.append(call)
                 if out is not None and out.requires_grad and torch.is_grad_enabled():
-                    out.register_hook(self._grad_hook(call))  # type: ignore[no-untyped-call]
+                    if self.keep_copies:
+                        out.register_hook(self._grad_hook(call))  # type: ignore[no-untyped-call]
+                    else:
+                        # Nothing writes in place, so the output's own .grad is dL/d(output):
+                        # no Python hook to register (10 µs) nor to call in backward.
+                        out.retain_grad()
+                        self._retained.append((call, out))
             return value
         finally:
             self.stop()
+
+    def collect_grads(self) -> None:
+        """After backward: dL/d(output) of the calls whose outputs kept their ``.grad``
+        (see :meth:`drive`), in the order backward reached them."""
+        for call, out in reversed(self._retained):
+            grad = out.grad
+            if grad is not None:
+                call.grad = grad.detach()
+                call.grad_order = self._arrivals
+                self._arrivals += 1
+        self._retained = []
 
     def _pre_hook(self, module: nn.Module) -> Callable[..., None]:
         def hook(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -281,6 +301,23 @@ def drivable(model: nn.Module, layers: Sequence[LayerInfo]) -> list[nn.Module] |
         if info.module is not module or info.call != number:
             return None
     return children if unhooked(model) else None
+
+
+def never_in_place(children: Sequence[nn.Module], loss_fn: Any) -> bool:
+    """Whether nothing in a driven ``nn.Sequential`` (nor its loss) can write into a
+    tensor it was given: every module is one of torch's own, not ``inplace=True``
+    and unhooked, and the loss is torch's own. Then the batch and each module's
+    output keep their numbers for the rest of the step (the next step's pass makes
+    new tensors), so the tracer can keep them as they are instead of copying them."""
+    for child in children:
+        for module in child.modules():
+            if not type(module).__module__.startswith("torch.nn.modules."):
+                return False
+            if getattr(module, "inplace", False) or not unhooked(module):
+                return False
+    if isinstance(loss_fn, nn.Module):
+        return type(loss_fn).__module__ == "torch.nn.modules.loss" and unhooked(loss_fn)
+    return getattr(loss_fn, "__module__", None) == "torch.nn.functional"
 
 
 def unhooked(model: nn.Module) -> bool:

@@ -28,6 +28,7 @@ the parameters (:mod:`.pending`); stepping by batch or epoch skips it.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -59,13 +60,22 @@ from .chain import chain_lines
 from .checks import check_inputs
 from .collective import reduce_for_breakpoints, world
 from .errors import AttachError
-from .hooks import Call, LayerInfo, Tracer, discover_layers, drivable, first_tensor, unhooked
+from .hooks import (
+    Call,
+    LayerInfo,
+    Tracer,
+    discover_layers,
+    drivable,
+    first_tensor,
+    never_in_place,
+    unhooked,
+)
 from .live import LiveArrays, LiveTerms
 from .names import parse_on_modules
 from .pending import pending_update
 from .state import StepState, edit_text, finish_statistics
 from .stats import layer_spec, square_sums
-from .travel import Keyframes, restore, take
+from .travel import MIN_KEYFRAME_EVERY, Keyframes, restore, take
 from .views import layer_view, state_terms, term_names_of, update_rule_of
 
 __all__ = ["AttachedRun"]
@@ -103,7 +113,7 @@ class AttachedRun:
         scheduler: Any = None,
         clip_grad_norm: float | None = None,
         history_mb: float = 256.0,
-        keyframe_every: int = 8,
+        keyframe_every: int | None = None,
         breakpoints: Sequence[str] = (),
         diagnostics: Mapping[str, float | bool] | None = None,
     ) -> None:
@@ -115,6 +125,10 @@ class AttachedRun:
         self._params: dict[str, nn.Parameter] = dict(model.named_parameters())
         self._param_ids = {id(p): name for name, p in self._params.items()}
         self.feed = Feed(data)
+        if keyframe_every is None and world() is not None:
+            # Every rank must go back from the same step (its replay meets the others'
+            # collectives), so the spacing may not follow each rank's own clock.
+            keyframe_every = MIN_KEYFRAME_EVERY
         self.keyframes = Keyframes(int(history_mb * 1024 * 1024), keyframe_every)
         self.tracer = Tracer(model)
         self.tracer.install()
@@ -136,6 +150,9 @@ class AttachedRun:
         self._children = drivable(model, self._infos) if loss_fn is not None else None
         if self._children is None:
             self._hook_layers()
+        else:
+            self.tracer.keep_copies = not never_in_place(self._children, loss_fn)
+        self._driven_modules = [m for c in self._children or () for m in c.modules()]
         self._activation = {v.name: v.activation or v.kind.lower() for v in self._layers}
         # What the diagnostics read of each layer, fixed once the layers are known.
         self.layer_specs = tuple(
@@ -219,8 +236,11 @@ class AttachedRun:
             # A hook was put on the model since (it must run), or its children changed:
             # the layers get their hooks and the model is called as it is.
             self._children = children = None
+            self.tracer.keep_copies = True
             self._hook_layers()
         if children is not None:
+            if not self.tracer.keep_copies and not all(map(unhooked, self._driven_modules)):
+                self.tracer.keep_copies = True  # a hook put on since may write in place
             return call_model(self.model, batch, True, lambda x: self.tracer.drive(children, x))
         self.tracer.start()
         try:
@@ -483,6 +503,13 @@ class AttachedRun:
             raise NotPossible(FINISHED.format(epochs=self.total_epochs, steps=self.step_index))
         # Only a step that stops between backward and update shows the pending update.
         self._fine = granularity in ("phase", "layer")
+        start = time.perf_counter()
+        try:
+            return self._step(granularity)
+        finally:  # the stepping's own time spaces the keyframes, not the user's reading
+            self.keyframes.spent += time.perf_counter() - start
+
+    def _step(self, granularity: Granularity) -> PhaseRecord:
         record = self._advance()
         if granularity == "layer":
             return record
@@ -602,8 +629,7 @@ class AttachedRun:
         state.metrics = {}
         if "accuracy" in self._metric_names and head is not None and _classifies(head, state.y):
             assert isinstance(state.y, torch.Tensor)
-            hits = int((head.detach().argmax(dim=-1) == state.y).sum())
-            state.metrics["accuracy"] = hits / max(state.y.numel(), 1)
+            state.metrics["accuracy"] = _hits(head.detach(), state.y) / max(state.y.numel(), 1)
         self.phase, self.layer_index = "loss", None
         empty = np.zeros((0,))
         y = state.y if isinstance(state.y, torch.Tensor) else empty
@@ -619,6 +645,7 @@ class AttachedRun:
         if i == len(self._layers) - 1:
             assert state.loss_tensor is not None
             state.loss_tensor.backward()  # type: ignore[no-untyped-call]
+            self.tracer.collect_grads()
             if self._grads_stay:
                 grads = {n: p.grad.detach() for n, p in self._params.items() if p.grad is not None}
             else:
@@ -961,6 +988,18 @@ def _spec_units(view: LayerView) -> int:
 
 def _constant(value: float, shape: tuple[int, ...]) -> NDArray[Any]:
     return np.broadcast_to(np.float64(value), shape)
+
+
+def _hits(head: torch.Tensor, y: torch.Tensor) -> int:
+    """How many rows of ``head`` have their largest value at ``y`` (the first largest,
+    NaN counting as largest, in torch and NumPy alike)."""
+    if head.device.type == "cpu" and y.device.type == "cpu" and head.dtype in _NUMPY_FLOATS:
+        # NumPy on the tensors' own memory: four torch dispatches cost more than the sums
+        return int(np.count_nonzero(head.numpy().argmax(axis=-1) == y.numpy()))
+    return int((head.argmax(dim=-1) == y).sum())
+
+
+_NUMPY_FLOATS = frozenset({torch.float32, torch.float64})
 
 
 def _classifies(head: torch.Tensor | None, y: Any) -> bool:

@@ -67,34 +67,40 @@ def _measurable(array: Any) -> bool:
     )
 
 
-_BIG = 16384  # elements from which a CPU tensor's sum of squares is BLAS's dot
 _BLAS = frozenset({torch.float32, torch.float64})
 _FLOATS = frozenset(
     {torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128}
 )
 
 
+def _on_blas(tensor: Any) -> bool:
+    """A dense float32/float64 CPU tensor, whose Σ x² BLAS's dot takes on its own memory."""
+    return (
+        isinstance(tensor, torch.Tensor)
+        and tensor.is_cpu  # not .device.type: that builds a string each time
+        and tensor.dtype in _BLAS
+        and tensor.layout == torch.strided
+        and not tensor.is_neg()
+    )
+
+
+def _blas_square_sum(tensor: torch.Tensor) -> float:
+    """Σ x² of an :func:`_on_blas` tensor: on the CPU BLAS's dot is two to three times
+    quicker than torch's reduction on a big tensor, and as quick as one
+    ``_foreach_norm`` (with its stack and transfer) on the small ones."""
+    flat = (tensor.detach() if tensor.requires_grad else tensor).numpy().ravel()
+    return float(flat.dot(flat))
+
+
 def square_sums(tensors: Iterable[Any]) -> dict[int, tuple[Any, float]]:
-    """Σ x² of the big CPU tensors among ``tensors``, by id, worked out now.
+    """Σ x² of the CPU tensors among ``tensors``, by id, worked out now.
 
     Called where the tensors were just written (the gradients after backward, the
     parameters after the update), so they are read while still in the cache
     rather than in a separate pass over the whole model later. The rest are left
     to :meth:`AttachedStatistics._measure_all`.
     """
-    found: dict[int, tuple[Any, float]] = {}
-    for tensor in tensors:
-        if (
-            isinstance(tensor, torch.Tensor)
-            and tensor.dtype in _BLAS
-            and tensor.layout == torch.strided
-            and tensor.device.type == "cpu"
-            and tensor.numel() >= _BIG
-            and not (tensor.is_conj() or tensor.is_neg())
-        ):
-            flat = tensor.detach().numpy().reshape(-1)
-            found[id(tensor)] = (tensor, float(flat.dot(flat)))
-    return found
+    return {id(t): (t, _blas_square_sum(t)) for t in tensors if _on_blas(t)}
 
 
 def _samples(host: NDArray[Any]) -> tuple[int, ...]:
@@ -157,8 +163,9 @@ class AttachedStatistics(StepStatistics):
         return super()._square_sum(array)
 
     def _measure_all(self) -> None:
-        """Σ x² of every tensor of the step at once: a ``torch._foreach_norm`` and one
-        transfer per device and dtype, instead of a reduction and a transfer per tensor.
+        """Σ x² of every tensor of the step at once: on the CPU BLAS's dot on each
+        float tensor's memory; elsewhere a ``torch._foreach_norm`` and one transfer
+        per device and dtype, instead of a reduction and a transfer per tensor.
 
         The diagnostics read all of them after every step (the NaN scan, each layer's
         gradient norm and update ratio), so measuring them together costs nothing
@@ -172,6 +179,7 @@ class AttachedStatistics(StepStatistics):
         groups: dict[tuple[torch.dtype, int], list[torch.Tensor]] = {}
         others: list[Any] = []  # sparse or integer tensors, arrays: not for _foreach_norm
         finite = True
+        isfinite = math.isfinite
         for array in (
             *arrays.a,
             *arrays.dL_da,
@@ -183,26 +191,16 @@ class AttachedStatistics(StepStatistics):
                 continue
             entry = sums.get(id(array))
             if entry is not None and entry[0] is array:
-                finite = finite and math.isfinite(entry[1])
+                finite = finite and isfinite(entry[1])
                 continue
-            if _measurable(array) and not (array.is_conj() or array.is_neg()):
-                groups.setdefault((array.dtype, array.get_device()), []).append(array)
-            else:
+            if _on_blas(array):
+                square = _blas_square_sum(array)
+                sums[id(array)] = (array, square)
+                finite = finite and isfinite(square)
+            elif not _measurable(array) or array.is_conj() or array.is_neg():
                 others.append(array)
-        for key in [k for k in groups if k[1] < 0 and k[0] in _BLAS]:
-            # On the CPU, BLAS's dot on a big tensor's own memory is two to three times
-            # quicker than torch's reduction; small ones go to one _foreach_norm call.
-            small = []
-            for tensor in groups.pop(key):
-                if tensor.numel() < _BIG:
-                    small.append(tensor)
-                    continue
-                flat = tensor.detach().numpy().reshape(-1)
-                square = float(flat.dot(flat))
-                sums[id(tensor)] = (tensor, square)
-                finite = finite and math.isfinite(square)
-            if small:
-                groups[key] = small
+            else:
+                groups.setdefault((array.dtype, array.get_device()), []).append(array)
         with torch.no_grad():
             for tensors in groups.values():
                 norms = torch.stack(torch._foreach_norm(tensors)).double().tolist()
@@ -231,10 +229,15 @@ class AttachedStatistics(StepStatistics):
         # Rows are units: two first entries far apart (against a bound on every weight
         # from the sum of squares the norms use anyway) settle it without a full pass.
         squares = self._square_sum(raw)
-        head = raw if raw.device.type == "cpu" else raw[:2, 0:1]  # two numbers cross, not all
-        pair = np.asarray(self.to_host(head))[:2, 0].astype(np.float64)
+        if _on_blas(raw):  # the two numbers read off the tensor's own memory
+            host = (raw.detach() if raw.requires_grad else raw).numpy()
+            first, second = float(host[0, 0]), float(host[1, 0])
+        else:
+            head = raw if raw.is_cpu else raw[:2, 0:1]  # two numbers cross, not all
+            pair = np.asarray(self.to_host(head))[:2, 0].astype(np.float64)
+            first, second = float(pair[0]), float(pair[1])
         bounded = math.isfinite(squares) and squares >= 1e-30
-        if bounded and abs(pair[0] - pair[1]) > 2e-6 * math.sqrt(squares):
+        if bounded and abs(first - second) > 2e-6 * math.sqrt(squares):
             return False
         weight = np.asarray(self.to_host(raw))
         scale = float(np.abs(weight).max()) if weight.size else 0.0
@@ -299,11 +302,14 @@ class AttachedStatistics(StepStatistics):
             return super()._dead_fraction(spec)
         if a.numel() == 0:
             return None
-        if a.device.type == "cpu":  # NumPy on the tensor's own memory: no dispatch per op
-            host = self.to_host(a)
+        if a.is_cpu:  # NumPy on the tensor's own memory: no dispatch per op
+            host = (
+                (a.detach() if a.requires_grad else a).numpy() if _on_blas(a) else self.to_host(a)
+            )
             axes = (0, *range(2, a.ndim)) if a.ndim == 4 else tuple(range(a.ndim - 1))
             # A ReLU's output is never negative: a unit is alive where its largest is > 0.
-            peak = host.max(axis=axes)
+            # (np.maximum.reduce is what ndarray.max calls, without its Python wrapper.)
+            peak = np.maximum.reduce(host, axis=axes)
             return 1.0 - int(np.count_nonzero(peak > 0)) / int(peak.size)
         with torch.no_grad():
             positive = a > 0

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, float | bool] = {
     "report_every": 500,  # steps between reminders of a condition that lasts
 }
 PERSIST = 10
+SATURATING = frozenset({"sigmoid", "tanh"})  # the activations StepStatistics measures saturation of
 WORSE_AFTER = 0.1  # a condition that got worse is told again after this share of report_every
 KINDS = (
     "nan",
@@ -176,7 +177,9 @@ class Diagnostics:
         for i, spec in enumerate(stats.layers):
             name = spec.name
             at = (PHASE_ORDER["forward"], i)
-            dead = stats.dead_fraction(name)
+            # Only relu layers have dead units and only sigmoid/tanh ones saturate
+            # (StepStatistics gives None for the rest): not asked, most layers cost nothing.
+            dead = stats.dead_fraction(name) if spec.activation == "relu" else None
             if dead is not None:
                 limit = self.number("dead_fraction")
                 active = dead >= limit and dead > 0
@@ -192,7 +195,8 @@ class Diagnostics:
                             at,
                         )
                     )
-            saturated = stats.saturated_fraction(name) if name != last else None
+            saturating = spec.activation in SATURATING and name != last
+            saturated = stats.saturated_fraction(name) if saturating else None
             if saturated is not None:
                 limit = self.number("saturated_fraction")
                 active = saturated >= limit and saturated > 0

@@ -97,3 +97,37 @@ def test_a_child_added_later_runs_as_the_model_would_run_it() -> None:
     while record.phase != "loss":
         record = run.step("phase")  # type: ignore[attr-defined]
     np.testing.assert_allclose(record.arrays["y_pred"].sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def _plain_mlp(kind: type[nn.Sequential]) -> nn.Sequential:
+    torch.manual_seed(3)
+    return kind(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 3))
+
+
+def test_nothing_is_copied_where_nothing_can_write_in_place() -> None:
+    plain = _run(_plain_mlp(nn.Sequential))
+    assert not plain.tracer.keep_copies  # type: ignore[attr-defined]
+    in_place = _run(_mlp(nn.Sequential))
+    assert in_place.tracer.keep_copies  # type: ignore[attr-defined]
+    model = _plain_mlp(nn.Sequential)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    own_loss = attach(model, lambda out, y: nn.functional.cross_entropy(out, y), opt, pairs())
+    assert own_loss.tracer.keep_copies  # a loss of the user's own might write into the output
+    plain.step("batch")  # type: ignore[attr-defined]
+    x = plain.state.entry.batch[0]  # type: ignore[attr-defined]
+    assert plain.state.calls[0].a_prev.data_ptr() == x.data_ptr()  # type: ignore[attr-defined]
+
+
+def test_uncopied_records_equal_the_hooks_records_and_a_later_hook_brings_copies_back() -> None:
+    driven, hooked = _run(_plain_mlp(nn.Sequential)), _run(_plain_mlp(HookedSequential))
+    for size in ("phase", "layer", "phase", "batch", "layer", "phase", "batch"):
+        a, b = driven.step(size), hooked.step(size)  # type: ignore[attr-defined]
+        for key in a.arrays:
+            np.testing.assert_array_equal(a.arrays[key], b.arrays[key], err_msg=key)
+    for name, array in hooked.activations.items():  # type: ignore[attr-defined]
+        np.testing.assert_array_equal(driven.activations[name], array)  # type: ignore[attr-defined]
+    linear = driven.model[2]  # type: ignore[attr-defined]
+    linear.register_forward_hook(lambda _m, _i, out: out.mul_(2.0))
+    driven.step("batch")  # type: ignore[attr-defined]
+    assert driven.tracer.keep_copies  # type: ignore[attr-defined]
+    assert driven._children is not None  # type: ignore[attr-defined]
