@@ -711,3 +711,16 @@ async def test_the_log_shows_the_start_of_an_entry_taller_than_it() -> None:
         assert log[-1].rstrip().endswith("…") and "in the end" not in pane_text(app, "log")
         network = " ".join(line.strip() for line in pane_text(app, "network").splitlines())
         assert "ε = 1e-07)" in network and "…" not in network.split("next batch")[0]
+
+
+@pytest.mark.parametrize("name", ["xor", "glyphs", "overfit"])
+async def test_folded_summaries_read_whole_at_80x24(name: str) -> None:
+    """A folded pane's one line gives way a part at a time, instead of ending in a cut."""
+    app = make_app(Debugger(load_scenario(name)))
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("n", "n")
+        await pilot.pause()
+        for pane in ("gradients", "boundary", "chart"):
+            widget = app.query_one(f"#{pane}", Lines)
+            text = widget.summary(widget.size.width - len(widget.TITLE) - 4).plain
+            assert "…" not in text, (pane, text)

@@ -23,7 +23,12 @@ class ActivationsPane(Pane):
         s = self.session
         record = s.view.record_of("forward", s.layer)
         if record is None:
-            return Text(fit(f"{s.spec.name}: not computed yet this step", width), no_wrap=True)
+            why = (
+                "not recorded in a replay"
+                if s.dbg.kind == "replay"
+                else "not computed yet this step"
+            )
+            return Text(fit(f"{s.spec.name}: {why}", width), no_wrap=True)
         head = f"a = {s.spec.activation}(z): "
         return Text(fit(head + stats_text(record.arrays["a"], width=width - len(head)), width))
 

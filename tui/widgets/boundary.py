@@ -107,8 +107,10 @@ class BoundaryPane(Pane):
     # -------------------------------------------------------------- reading
     def summary(self, width: int) -> Text:
         note = self.session.view.no_input_map
-        if note is not None:
-            return Text(fit(note, width), style="italic", no_wrap=True)
+        if note is not None:  # the whole sentence when it fits; what it comes to otherwise
+            short = "no decision boundary: it needs two inputs, Dense layers"
+            text = note if len(note) <= width else short
+            return Text(fit(text, width), style="italic", no_wrap=True)
         m = self.shown
         if m is None:
             return Text(fit("the network's output over the input plane", width), no_wrap=True)

@@ -143,7 +143,14 @@ class GradientsPane(Pane):
         what, kernel, _ = self.arrays()
         param, index = s.cursor_param()
         value = self.value_at(param, index)
-        text = f"{what} {s.kernel_name} {kernel.shape[0]}×{kernel.shape[1]} · cursor {param}{list(index)} {num(value)}"
+        head = f"{what} {s.kernel_name} {kernel.shape[0]}×{kernel.shape[1]}"
+        short = param.rsplit(".", 1)[-1]  # "kernel" or "bias": the layer is in the head
+        forms = (
+            f"{head} · cursor {param}{list(index)} {num(value)}",
+            f"{head} · cursor {short}{list(index)} {num(value)}",
+            f"{head} · {short}{list(index)} {num(value)}",
+        )
+        text = next((form for form in forms if len(form) <= width), forms[-1])
         return Text(fit(text, width), no_wrap=True)
 
     def value_at(self, param: str, index: tuple[int, ...]) -> float:

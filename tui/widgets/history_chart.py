@@ -49,8 +49,12 @@ class ChartPane(Pane):
     def summary(self, width: int) -> Text:
         series = self._sync()
         parts = [f"{name} {values[-1]:.4g}" for name, values in series.items() if values]
+        steps = f" ({self._seen} steps)"
+        # Figures drop from the end until the rest reads whole; the loss, first, stays.
+        while len(parts) > 1 and len(" · ".join(parts) + steps) > width:
+            parts.pop()
         text = " · ".join(parts) or "no finished step yet"
-        return Text(fit(f"{text} ({self._seen} steps)", width), no_wrap=True)
+        return Text(fit(f"{text}{steps}", width), no_wrap=True)
 
     @staticmethod
     def _axis(name: str) -> str:

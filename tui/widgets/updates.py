@@ -139,7 +139,10 @@ class UpdatePane(Pane):
             text = "The update appears once the backward pass is done (n: finish this step)."
             if s.read_only:
                 text = RECORDED.format(what="each step's update")
-            return [rule, *wrap(text, width, "italic")]
+            message = wrap(text, width, "italic")
+            wrapped = wrap(s.view.update_rule, width, "dim")
+            fits = len(wrapped) + len(message) <= height  # the rule whole where rows allow
+            return [*(wrapped if fits else [rule]), *message]
         ranked = self._ranked()
         total = sum(src.size for src in sources)
         rules = [rule]
