@@ -7,9 +7,9 @@ nothing watches it while it recomputes.
 
 By default the spacing follows the time the steps take. Each snapshot holds new
 memory (the parameters and the optimizer's slots it keeps are never reused), and
-on a small, fast network taking it every 8 steps cost more than the rest of the
-step's bookkeeping together: the page faults of that memory alone added about
-15% to a step of the glyphs network. So snapshots stand at least
+on a small, fast network taking it every 8 steps cost about as much as the
+rest of the loop's bookkeeping: the page faults of that memory alone added 8–20%
+to a step of the glyphs network. So snapshots stand at least
 ``MIN_KEYFRAME_EVERY`` steps apart, as before, and further apart while steps
 are fast, until the steps since the last one took ``REPLAY_BUDGET_S``: going
 back never recomputes more than about that, and a fast network reaches further
