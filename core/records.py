@@ -294,6 +294,18 @@ class _Table:
         self._n = 0
         self._capacity = 0
         self._columns: dict[str, _Column] = {}
+        # The newest row as it was appended: each step reads it back, and building
+        # it again from the columns would cost that step an object a read.
+        self._newest: Any = None
+
+    def _item(self, i: int) -> Any:
+        raise NotImplementedError
+
+    def _at(self, index: int) -> Any:
+        i = self._index(index)
+        if i == self._n - 1 and self._newest is not None:
+            return self._newest
+        return self._item(i)
 
     def __len__(self) -> int:
         return self._n
@@ -333,6 +345,7 @@ class _Table:
         if stop != self._n or stride != 1:
             raise ValueError("only the newest rows can be forgotten: del log[n:]")
         self._n = min(self._n, start)
+        self._newest = None
         for name in [k for k, c in self._columns.items() if c.since >= self._n]:
             del self._columns[name]  # no row left that has it
         for column in self._columns.values():
@@ -373,6 +386,7 @@ class StepLog(_Table, Sequence[StepStats]):
     """
 
     def append(self, stats: StepStats) -> None:
+        self._newest = stats
         row: dict[str, tuple[Literal["count", "int", "float"], float]] = {
             "step": ("count", stats.step),
             # Not stored while each step is an epoch of its own (xor), int32 otherwise.
@@ -395,7 +409,8 @@ class StepLog(_Table, Sequence[StepStats]):
     def __getitem__(self, index: int | slice) -> StepStats | list[StepStats]:
         if isinstance(index, slice):
             return [self._item(i) for i in self._slice(index)]
-        return self._item(self._index(index))
+        found: StepStats = self._at(index)
+        return found
 
     def losses(self) -> NDArray[np.float64]:
         """The loss of every step, as one read-only array."""
@@ -433,14 +448,6 @@ class EpochLog(_Table, Sequence[EpochStats]):
     newest is kept as it came too: each step reads it (its validation figures).
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._newest: EpochStats | None = None
-
-    def __delitem__(self, index: slice) -> None:
-        super().__delitem__(index)
-        self._newest = None
-
     def append(self, stats: EpochStats) -> None:
         self._newest = stats
         row: dict[str, tuple[Literal["count", "int", "float"], float]] = {
@@ -473,7 +480,5 @@ class EpochLog(_Table, Sequence[EpochStats]):
     def __getitem__(self, index: int | slice) -> EpochStats | list[EpochStats]:
         if isinstance(index, slice):
             return [self._item(i) for i in self._slice(index)]
-        i = self._index(index)
-        if i == self._n - 1 and self._newest is not None:
-            return self._newest
-        return self._item(i)
+        found: EpochStats = self._at(index)
+        return found

@@ -489,14 +489,13 @@ class Debugger(ScenarioFacts):
 
     def _after_step(self) -> None:
         loop = self.loop
-        assert loop.last_step is not None
         stats = StepStatistics.capture(
             self.backend,
             step=loop.step_index,
-            epoch=loop.last_step.epoch + 1,
+            epoch=loop.step_history[-1].epoch + 1,  # the newest entries are kept as objects
             loss=loop.loss,
             metrics=loop.batch_metrics,
-            last_epoch=loop.last_epoch,
+            last_epoch=loop.epoch_history[-1] if loop.epoch_history else None,
             layers=self.scenario.layers,
             update=loop.measured,
             previous=self.watch.stats,

@@ -61,10 +61,6 @@ class TrainingLoop:
         self._pending_arrays: dict[str, Any] = {}
         self.step_history = StepLog()
         self.epoch_history = EpochLog()
-        # The newest entries of the two logs as objects: the logs keep numbers, and
-        # reading an entry back builds one, which the statistics would do every step.
-        self.last_step: StepStats | None = None
-        self.last_epoch: EpochStats | None = None
         self.order = epoch_order(scenario, 0)
         self.batch_indices: NDArray[np.int64] = np.arange(0)
         self.batch_metrics: dict[str, float] = {}
@@ -289,8 +285,9 @@ class TrainingLoop:
 
     def _finish_step(self) -> None:
         loss = self.loss if self.loss is not None else math.nan
-        self.last_step = StepStats(self.step_index, self.epoch, loss, dict(self.batch_metrics))
-        self.step_history.append(self.last_step)
+        self.step_history.append(
+            StepStats(self.step_index, self.epoch, loss, dict(self.batch_metrics))
+        )
         n = len(self.batch_indices)
         self.epoch_count += n
         self.epoch_sums["loss"] = self.epoch_sums.get("loss", 0.0) + loss * n
@@ -305,14 +302,15 @@ class TrainingLoop:
         count = max(self.epoch_count, 1)
         means = {k: v / count for k, v in self.epoch_sums.items()}
         val_loss, val_metrics = self.evaluate("validation")
-        self.last_epoch = EpochStats(
-            epoch=self.epoch,
-            loss=means.pop("loss", math.nan),
-            metrics=means,
-            val_loss=val_loss,
-            val_metrics=val_metrics or {},
+        self.epoch_history.append(
+            EpochStats(
+                epoch=self.epoch,
+                loss=means.pop("loss", math.nan),
+                metrics=means,
+                val_loss=val_loss,
+                val_metrics=val_metrics or {},
+            )
         )
-        self.epoch_history.append(self.last_epoch)
         self.epoch += 1
         self.batch_in_epoch = 0
         self.epoch_sums, self.epoch_count = {}, 0

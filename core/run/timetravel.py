@@ -156,7 +156,5 @@ class TimeTravel:
         loop.epoch_sums, loop.epoch_count = dict(snap.epoch_sums), snap.epoch_count
         del loop.step_history[snap.step_history_len :]
         del loop.epoch_history[snap.epoch_history_len :]
-        loop.last_step = loop.step_history[-1] if loop.step_history else None
-        loop.last_epoch = loop.epoch_history[-1] if loop.epoch_history else None
         loop.order = epoch_order(loop.scenario, loop.epoch)
         loop.forget_step()

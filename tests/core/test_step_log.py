@@ -75,20 +75,26 @@ def test_no_figure_is_rounded_or_lost() -> None:
     assert log.losses().dtype == np.float64 and log.losses()[1] == 0.1
 
 
+def _traced_growth(dbg: Debugger, steps: int) -> int:
+    """Bytes still held after ``steps`` more steps, as tracemalloc counts them."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(steps):
+            dbg.step("batch")
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
 def _growth_beyond_history(steps: int, history_mb: float) -> int:
     dbg = Debugger(load_scenario("xor"), history_mb=history_mb, epochs=steps + 200)
     for _ in range(200):  # the first steps fill caches that stay
         dbg.step("batch")
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before, history_before = tracemalloc.get_traced_memory()[0], dbg.history.nbytes
-        for _ in range(steps):
-            dbg.step("batch")
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    history_before = dbg.history.nbytes
+    grown = _traced_growth(dbg, steps)
     return grown - (dbg.history.nbytes - history_before)
 
 
@@ -106,16 +112,7 @@ def test_the_history_budget_holds_in_memory_measured() -> None:
     the cap used to leave out)."""
     steps = 2500
     dbg = Debugger(load_scenario("xor"), history_mb=0.05, epochs=steps)  # full after ~200 steps
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        for _ in range(steps):
-            dbg.step("batch")
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = _traced_growth(dbg, steps)
     cap = dbg.history.cap_bytes
     assert dbg.history.nbytes <= cap
     assert grown < cap + 100 * steps, f"grew {grown} bytes with a {cap}-byte history"
