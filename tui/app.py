@@ -15,7 +15,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.events import Resize
+from textual.events import Event, Key, MouseDown, Resize
 from textual.worker import get_current_worker
 
 from . import layout
@@ -57,6 +57,7 @@ PANE_KEYS = {  # what the keys do where the focus is (said when it arrives)
     "chain": "arrows: the weight whose chain rule is shown",
     "updates": "↑↓ pgup pgdn: scroll · o: order by |change| or by index",
 }
+SCREEN_FIRST_S = 0.25  # the longest the steps wait for the screen to answer a key
 LIVE = ("header", "pipeline", "status", "chart", "log")  # redrawn every frame while running
 
 
@@ -107,6 +108,16 @@ class DebuggerApp(ActionsMixin, App[int]):
                 yield UpdatePane(s, id="updates")
         yield StatusBar(s, id="status")
         yield KeyBar(s, id="keys")
+
+    async def on_event(self, event: Event) -> None:
+        # A key (or click) while a run continues: the steps wait until its answer is on
+        # the screen. Both threads share one GIL, so otherwise the screen's thread would
+        # get the interpreter only every other switch interval and answer at half speed
+        # or less (the boundary's worker takes turns too).
+        if isinstance(event, (Key, MouseDown)) and self.session.running:
+            self.session.lock.screen_first(SCREEN_FIRST_S)
+            self.call_after_refresh(self.session.lock.screen_done)
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         self.session.palette = self._palette()

@@ -7,6 +7,7 @@ import time
 
 from backprop_tui.core import Debugger, RunSnapshot, load_scenario
 from backprop_tui.tui.app import make_app
+from backprop_tui.tui.session import EngineLock
 from tui_helpers import pane_text
 
 
@@ -65,3 +66,64 @@ async def test_the_worker_prepares_the_snapshots_drawn_in_full() -> None:
         while app.session.running:
             await pilot.pause(0.01)
     assert all(snapshot.detailed for snapshot in seen)
+
+
+def test_the_worker_waits_while_the_screen_goes_first() -> None:
+    lock = EngineLock()
+    stepped = threading.Event()
+
+    def worker() -> None:
+        with lock.worker_turn():
+            stepped.set()
+
+    lock.screen_first(20.0)
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert not stepped.wait(0.2), "the worker stepped while the screen went first"
+        lock.screen_done()
+        assert stepped.wait(20), "the worker did not go on once the screen was done"
+    finally:
+        lock.screen_done()
+        thread.join(20)
+
+
+def test_the_screen_going_first_ends_by_itself() -> None:
+    lock = EngineLock()
+    lock.screen_first(0.05)
+    start = time.monotonic()
+    with lock.worker_turn():
+        waited = time.monotonic() - start
+    assert 0.03 <= waited < 5.0
+
+
+async def test_a_key_while_continuing_has_the_steps_wait_until_it_is_drawn() -> None:
+    dbg = _long_glyphs()
+    app = make_app(dbg)
+    lock = app.session.lock
+    calls: list[str] = []
+    first, done = lock.screen_first, lock.screen_done
+
+    def screen_first(seconds: float) -> None:
+        calls.append("first")
+        first(seconds)
+
+    def screen_done() -> None:
+        calls.append("done")
+        done()
+
+    lock.screen_first, lock.screen_done = screen_first, screen_done  # type: ignore[method-assign]
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("right_square_bracket")  # not running: the steps never wait
+        await pilot.pause()
+        assert calls == []
+        await pilot.press("c")
+        while app.session.snapshot is None:
+            await pilot.pause(0.01)
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert f"▶ {dbg.layer_names[0]}" in pane_text(app, "network")
+        assert calls[:2] == ["first", "done"]  # the screen said so once it had drawn the key
+        await pilot.press("p")
+        while app.session.running:
+            await pilot.pause(0.01)
