@@ -263,33 +263,34 @@ class StepStatistics:
         return total
 
     def _measure(self, function: str, layer: str | None) -> float | None:
-        arrays = self.arrays
-        if function == "grad_norm":
-            return self._norm(arrays.grads, layer)
-        if function == "weight_norm":
-            return self._norm(arrays.params, layer)
-        if function == "update_ratio":
-            update = arrays.update
-            changed, change, old = False, 0.0, 0.0
-            for name in self._names[layer]:
-                if name + ".change" in update:
-                    changed = True
-                    change += self._square_sum(update[name + ".change"])
-                    if name in update:
-                        old += self._square_sum(update[name])
-            if not changed or not old:
-                return None  # undefined against all-zero weights
-            return math.sqrt(change) / math.sqrt(old)
-        if layer is None:
-            return None
-        spec = self.layers[self._index[layer]]
-        if function == "dead_fraction":
-            return self._dead_fraction(spec)
-        if function == "saturated_fraction":
-            return self._saturated_fraction(spec)
-        if function == "symmetric":
-            return 1.0 if self._symmetric(spec) else 0.0
-        raise ValueError(f"unknown statistic {function!r}")
+        method = _MEASURES.get(function)
+        if method is None:
+            raise ValueError(f"unknown statistic {function!r}")
+        measure: Callable[[Any], float | None] = getattr(self, method)  # as a subclass has it
+        if function in _WHOLE_NETWORK:
+            return measure(layer)
+        return None if layer is None else measure(self.layers[self._index[layer]])
+
+    def _grad_norm(self, layer: str | None) -> float | None:
+        return self._norm(self.arrays.grads, layer)
+
+    def _weight_norm(self, layer: str | None) -> float | None:
+        return self._norm(self.arrays.params, layer)
+
+    def _update_ratio(self, layer: str | None) -> float | None:
+        update = self.arrays.update
+        changed, change, old = False, 0.0, 0.0
+        for name in self._names[layer]:
+            moved = update.get(name + ".change")
+            if moved is not None:
+                changed = True
+                change += self._square_sum(moved)
+                before = update.get(name)
+                if before is not None:
+                    old += self._square_sum(before)
+        if not changed or not old:
+            return None  # undefined against all-zero weights
+        return math.sqrt(change) / math.sqrt(old)
 
     def _activation(self, spec: LayerSpec) -> NDArray[Any] | None:
         a = self.arrays.a[self._index[spec.name]] if self.arrays.a else None
@@ -301,9 +302,15 @@ class StepStatistics:
         a = self._activation(spec) if spec.activation == "relu" else None
         if a is None or a.size == 0:
             return None
-        axes = tuple(range(a.ndim - 1))  # (batch,) or (batch, H, W)
-        alive: NDArray[np.bool_] = np.logical_or.reduce(a > 0, axis=axes)  # .any(), undispatched
-        return 1.0 - int(np.count_nonzero(alive)) / alive.size
+        # A unit is alive where its largest output is above zero. fmax passes NaN
+        # over, as a unit's NaN outputs are not above zero either; one reduction
+        # over the batch (and positions) instead of a comparison of every output.
+        axis = 0 if a.ndim == 2 else tuple(range(a.ndim - 1))  # (batch,) or (batch, H, W)
+        largest: NDArray[Any] = np.fmax.reduce(a, axis=axis)
+        return 1.0 - int(np.count_nonzero(largest > 0)) / largest.size
+
+    def _symmetric_figure(self, spec: LayerSpec) -> float:
+        return 1.0 if self._symmetric(spec) else 0.0
 
     def _saturated_fraction(self, spec: LayerSpec) -> float | None:
         """Share of the layer's sigmoid/tanh outputs (batch × units) where the slope is under 1% of its peak."""
@@ -344,8 +351,11 @@ class StepStatistics:
         kernel = arrays[0]
         if len(kernel.shape) != 2:
             return False
-        pair: list[float] = self.to_host(kernel[0, :2]).tolist()
-        gap = abs(pair[0] - pair[1])  # at most the first row's spread
+        if isinstance(kernel, np.ndarray):  # the first row's first two, in C order
+            gap = abs(float(kernel.item(0)) - float(kernel.item(1)))
+        else:
+            pair: list[float] = self.to_host(kernel[0, :2]).tolist()
+            gap = abs(pair[0] - pair[1])  # at most the first row's spread
         squares = 0.0
         for array in arrays:
             squares += self._square_sum(array)
@@ -450,3 +460,17 @@ class StepStatistics:
             if nan is not None and inf is not None:
                 break
         return _Scan(nan, inf, first)
+
+
+# The figures StepStatistics measures, by the name layer_value takes, and the method
+# that measures each: those of the whole network (layer None) take a layer's name,
+# the others its spec.
+_MEASURES = {
+    "grad_norm": "_grad_norm",
+    "weight_norm": "_weight_norm",
+    "update_ratio": "_update_ratio",
+    "dead_fraction": "_dead_fraction",
+    "saturated_fraction": "_saturated_fraction",
+    "symmetric": "_symmetric_figure",
+}
+_WHOLE_NETWORK = frozenset({"grad_norm", "weight_norm", "update_ratio"})
