@@ -26,8 +26,10 @@ from backprop_tui.tui.render import (
 from backprop_tui.tui.session import ValidationEpochs
 from backprop_tui.tui.widgets.base import _segments
 from backprop_tui.tui.widgets.keybar import chosen_keys
+from backprop_tui.tui.widgets.log import going_on
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.cells import cell_len
 from rich.console import Console
 from rich.style import Style
 from rich.text import Span, Text
@@ -264,3 +266,18 @@ def test_a_line_draws_as_rich_draws_it(
     else:
         expected = [(plain, console.get_style(base))]
     assert got == expected
+
+
+def test_a_log_line_going_on_is_cut_between_figures_never_inside_one() -> None:
+    line = Text("                accuracy 1  val_loss 0.01301  val_accuracy 0.98")
+    for width in range(26, 70):  # room for the first word and " …"
+        shown = going_on(line, width).plain
+        assert shown.endswith("…") and cell_len(shown) <= width, (width, shown)
+        kept = shown.removesuffix("…").rstrip()
+        assert line.plain.startswith(kept)
+        # what is kept ends with a whole figure: the full line goes on with a space there
+        assert line.plain[len(kept) : len(kept) + 1] in ("", " "), (width, shown)
+    assert going_on(line, 36).plain == "                accuracy 1 …"
+    # no whole word fits: only then is one cut
+    assert going_on(line, 24).plain == "                accurac…"
+    assert going_on(Text("abcdefghijklmnopqrstuvwxyz"), 10).plain == "abcdefghi…"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from backprop_tui.core import LogEntry
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 
-from ..render import fit, wrap
+from ..render import wrap
 from .base import Pane
 
 MARKS = {
@@ -43,7 +44,8 @@ class LogPane(Pane):
         entries = self.session.log_entries()
         warnings = sum(1 for e in entries if e.level == "warning")
         last = entries[-1].text if entries else "empty"
-        return Text(fit(f"{len(entries)} lines, {warnings} warnings · {last}", width), no_wrap=True)
+        line = Text(f"{len(entries)} lines, {warnings} warnings · {last}", no_wrap=True)
+        return line if line.cell_len <= width else going_on(line, width)
 
     def build(self, width: int, height: int) -> list[Text]:
         entries = self.session.log_entries()
@@ -60,13 +62,31 @@ class LogPane(Pane):
                 # The newest alone is taller than the pane: its start, which says what it
                 # is about, marked as going on (the status line and z show it whole).
                 shown = entry[:height]
-                shown[-1].truncate(max(width - 1, 1))
-                shown[-1].append("…")
+                shown[-1] = going_on(shown[-1], width)
                 return shown
             lines[:0] = entry
             if len(lines) >= height:
                 break
         return lines[-height:]
+
+
+def going_on(line: Text, width: int) -> Text:
+    """``line`` marked with "…" as going on below, within ``width``: cut after a whole
+    figure ("name value", two spaces apart) or else a whole word, so that no number
+    is shown cut short, and only where no such place is left, mid-word."""
+    plain = line.plain.rstrip()
+    if cell_len(plain) + 2 <= width:
+        return line[: len(plain)] + Text(" …")
+    start = len(plain) - len(plain.lstrip())  # a wrapped line's indent is no place to cut
+    for gap in ("  ", " "):
+        at = plain.rfind(gap, start, width - 1)
+        while at > start and cell_len(plain[:at]) + 2 > width:
+            at = plain.rfind(gap, start, at)
+        if at > start:
+            return line[:at] + Text(" …")
+    cut = line.copy()
+    cut.truncate(max(width - 1, 1))
+    return cut + Text("…")
 
 
 def entry_lines(entry: LogEntry, width: int) -> list[Text]:
