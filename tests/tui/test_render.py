@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from backprop_tui.core import EpochStats
+from backprop_tui.core import EpochStats, LogEntry
 from backprop_tui.core.records import EpochLog
 from backprop_tui.tui.blocks import Block, GridCache, arrange
 from backprop_tui.tui.chart import bucket, line_chart
@@ -26,7 +26,7 @@ from backprop_tui.tui.render import (
 from backprop_tui.tui.session import ValidationEpochs
 from backprop_tui.tui.widgets.base import _segments
 from backprop_tui.tui.widgets.keybar import chosen_keys
-from backprop_tui.tui.widgets.log import going_on
+from backprop_tui.tui.widgets.log import entry_lines, going_on
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.cells import cell_len
@@ -281,3 +281,14 @@ def test_a_log_line_going_on_is_cut_between_figures_never_inside_one() -> None:
     # no whole word fits: only then is one cut
     assert going_on(line, 24).plain == "                accurac…"
     assert going_on(Text("abcdefghijklmnopqrstuvwxyz"), 10).plain == "abcdefghi…"
+
+
+def test_a_log_entry_wraps_between_figures_keeping_each_name_with_its_number() -> None:
+    text = "epoch 10 done: loss 0.04951  accuracy 0.9969  val_loss 0.1291  val_accuracy 0.9675"
+    figures = ["loss 0.04951", "accuracy 0.9969", "val_loss 0.1291", "val_accuracy 0.9675"]
+    for width in range(36, 100):
+        lines = [line.plain for line in entry_lines(LogEntry(1000, "info", text), width)]
+        assert all(cell_len(line) <= width for line in lines), (width, lines)
+        assert " ".join(" ".join(lines).split()) == " ".join((" 1000 · info " + text).split())
+        for figure in figures:  # each fits beside the indent of 16 columns here
+            assert any(figure in line for line in lines), (width, figure, lines)
