@@ -15,8 +15,10 @@ from .session import Session
 
 
 def examples(layers: list[str]) -> str:
-    """Example expressions that parse for this network (its first layer by name)."""
-    return f"e.g.  loss < 0.01   grad_norm > 100 or nan   grad_norm({layers[0]}) < 1e-6"
+    """Example expressions that parse for this network (its first layer by name), one a
+    line: wrapped at the dialog's width, an expression would break at its spaces."""
+    shown = ("loss < 0.01", "grad_norm > 100 or nan", f"grad_norm({layers[0]}) < 1e-6")
+    return "e.g.  " + "\n      ".join(shown)
 
 
 class BreakpointScreen(SteadyModal[None]):
@@ -42,7 +44,7 @@ class BreakpointScreen(SteadyModal[None]):
                 examples(list(self.session.dbg.layer_names)), id="breakpoint-error", classes="hint"
             )
             yield Static(
-                "tab: list/input · space: enable/disable · d: remove · escape: close",
+                "tab: list/input · space: enable/disable\nd: remove · escape: close",
                 classes="hint",
             )
 
