@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -343,10 +344,32 @@ def legend(scale: float, palette: Palette, width: int) -> Text:
 
 
 def wrap(text: str, width: int, style: str = "") -> list[Text]:
-    """Prose broken into lines of at most ``width`` columns, at spaces."""
+    """Prose broken into lines of at most ``width`` columns, at spaces, but never between
+    a word and the number after it ("val_loss 0.1291") nor around an ``=`` ("lr = 0.01"),
+    where the whole fits on a line."""
     import textwrap
 
-    return [Text(line, style=style, no_wrap=True) for line in textwrap.wrap(text, max(width, 1))]
+    width = max(width, 1)
+    lines = textwrap.wrap(_keep_together(text, width), width)
+    return [Text(line.replace(_NO_BREAK, " "), style=style, no_wrap=True) for line in lines]
+
+
+_NO_BREAK = "\u00a0"  # textwrap breaks lines at ASCII spaces only
+_NUMBER = re.compile(r"[-+]?(?:\.?\d|(?:nan|inf)\b)")
+
+
+def _keep_together(text: str, width: int) -> str:
+    """``text`` with the spaces :func:`wrap` must not break at made no-break spaces."""
+    words = text.split(" ")
+    out = [words[0]]
+    for word in words[1:]:
+        before = out[-1]
+        joins = bool(before) and (word == "=" or before.endswith("=") or _NUMBER.match(word))
+        if joins and len(before) + 1 + len(word) <= width:
+            out[-1] = before + _NO_BREAK + word
+        else:
+            out.append(word)
+    return " ".join(out)
 
 
 def fit(text: str, width: int) -> str:

@@ -22,6 +22,7 @@ from backprop_tui.tui.render import (
     level,
     num,
     number_lines,
+    wrap,
 )
 from backprop_tui.tui.session import ValidationEpochs
 from backprop_tui.tui.widgets.base import _segments
@@ -292,3 +293,16 @@ def test_a_log_entry_wraps_between_figures_keeping_each_name_with_its_number() -
         assert " ".join(" ".join(lines).split()) == " ".join((" 1000 · info " + text).split())
         for figure in figures:  # each fits beside the indent of 16 columns here
             assert any(figure in line for line in lines), (width, figure, lines)
+
+
+def test_wrap_keeps_each_setting_of_a_rule_on_one_line() -> None:
+    rule = "new = w − lr·g / √(ms + ε)   (lr = 0.01, ρ = 0.9, ε = 1e-07)"
+    settings = ["(lr = 0.01,", "ρ = 0.9,", "ε = 1e-07)"]
+    for width in range(12, 70):
+        lines = [line.plain for line in wrap(rule, width)]
+        assert all(len(line) <= width for line in lines), (width, lines)
+        assert " ".join(lines).split() == rule.split()
+        for setting in settings:
+            assert any(setting in line for line in lines), (width, setting, lines)
+    # too narrow for a setting whole: it breaks at its spaces as any prose does
+    assert [line.plain for line in wrap("(lr = 0.01,", 6)] == ["(lr =", "0.01,"]

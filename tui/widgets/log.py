@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from backprop_tui.core import LogEntry
@@ -71,25 +70,6 @@ class LogPane(Pane):
         return lines[-height:]
 
 
-_NO_BREAK = "\u00a0"  # textwrap breaks lines at ASCII spaces only
-_NUMBER = re.compile(r"[-+]?(?:\.?\d|(?:nan|inf)\b)")
-
-
-def _glue_figures(text: str, room: int) -> str:
-    """``text`` with the space between a word and the number after it made one no
-    line breaks at, where the two fit on a line of ``room`` together."""
-    words = text.split(" ")
-    out = [words[0]]
-    for word in words[1:]:
-        before = out[-1]
-        glue = before and _NUMBER.match(word) and len(before) + 1 + len(word) <= room
-        if glue:
-            out[-1] = before + _NO_BREAK + word
-        else:
-            out.append(word)
-    return " ".join(out)
-
-
 def going_on(line: Text, width: int) -> Text:
     """``line`` marked with "…" as going on below, within ``width``: cut after a whole
     figure ("name value", two spaces apart) or else a whole word, so that no number
@@ -119,10 +99,7 @@ def entry_lines(entry: LogEntry, width: int) -> list[Text]:
     head.append(f"{mark} {entry.level:<7} ", style=style)
     indent = head.cell_len
     room = max(width - indent, 8)
-    # A figure's name and its number stay on one line ("val_loss 0.1291"): the space
-    # before a number is one no line breaks at while wrapping.
-    glued = _glue_figures(text, room)
-    pieces = [line.plain.replace(_NO_BREAK, " ") for line in wrap(glued, room)] or [""]
+    pieces = [line.plain for line in wrap(text, room)] or [""]
     out = []
     for i, piece in enumerate(pieces):
         line = head.copy() if i == 0 else Text(" " * indent, no_wrap=True)
