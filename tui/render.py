@@ -345,8 +345,9 @@ def legend(scale: float, palette: Palette, width: int) -> Text:
 
 def wrap(text: str, width: int, style: str = "") -> list[Text]:
     """Prose broken into lines of at most ``width`` columns, at spaces, but never between
-    a word and the number after it ("val_loss 0.1291") nor around an ``=`` ("lr = 0.01"),
-    where the whole fits on a line."""
+    a word and the number after it ("val_loss 0.1291"), around an ``=`` ("lr = 0.01") nor
+    inside brackets ("a_prev[b, y·1+0, 0]"), where the whole fits a line. Long formulas
+    still break at their other spaces, beside an operator, as written maths does."""
     import textwrap
 
     width = max(width, 1)
@@ -364,7 +365,10 @@ def _keep_together(text: str, width: int) -> str:
     out = [words[0]]
     for word in words[1:]:
         before = out[-1]
-        joins = bool(before) and (word == "=" or before.endswith("=") or _NUMBER.match(word))
+        inside = before.count("[") > before.count("]")  # an index: "a_prev[b, y, 0]"
+        joins = bool(before) and (
+            inside or word == "=" or before.endswith("=") or bool(_NUMBER.match(word))
+        )
         if joins and len(before) + 1 + len(word) <= width:
             out[-1] = before + _NO_BREAK + word
         else:

@@ -71,6 +71,20 @@ async def test_the_network_pane_lists_module_types_shapes_and_parameter_counts()
         assert "‖g‖" in row["features.0"] and "‖g‖" in row["out"]
 
 
+async def test_a_narrow_network_pane_gives_up_input_shapes_before_a_gradient_norm() -> None:
+    app = _cnn_app()
+    async with app.run_test(size=(110, 40)) as pilot:  # a 42-column network pane
+        await _through_backward(app, pilot)
+        app.redraw_all(force=True)
+        await pilot.pause()
+        lines = pane_text(app, "network").splitlines()
+        conv = next(line for line in lines if " features.0 " in line)
+        assert "Conv2d" in conv and "→4×6×6" in conv
+        norm = conv.split("‖g‖")[1].split()[0]  # whole, not cut short
+        assert float(norm) > 0, conv
+        assert not any(line.rstrip().endswith("…") for line in lines[:8]), lines
+
+
 async def test_a_4d_output_is_one_heat_map_per_channel_in_torch_layout() -> None:
     app = _cnn_app()
     async with app.run_test(size=SIZE) as pilot:

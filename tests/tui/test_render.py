@@ -306,3 +306,12 @@ def test_wrap_keeps_each_setting_of_a_rule_on_one_line() -> None:
             assert any(setting in line for line in lines), (width, setting, lines)
     # too narrow for a setting whole: it breaks at its spaces as any prose does
     assert [line.plain for line in wrap("(lr = 0.01,", 6)] == ["(lr =", "0.01,"]
+
+
+def test_wrap_never_breaks_inside_an_index() -> None:
+    formula = "dL/dw[0,2,0,1] = Σ_b Σ_(y,x) a_prev[b, y·1+0, x·1+2, 0] · dL/dz[b,y,x,1]"
+    for width in range(28, 72):
+        lines = [line.plain for line in wrap(formula, width)]
+        assert " ".join(lines).split() == formula.split()
+        assert any("a_prev[b, y·1+0, x·1+2, 0]" in line for line in lines), lines
+        assert all(line.count("[") == line.count("]") for line in lines), lines

@@ -188,7 +188,8 @@ class ChainRulePane(Pane):
         penalty = s.spec.penalties.get(param)
         if penalty is not None and formula:
             formula[0] += f" + {penalty[1]}"
-        lines += [Text(fit(line, width), no_wrap=True) for line in formula]
+        for line in formula:  # wrapped, not cut: the table below gives up rows instead
+            lines += wrap(line, width) or [Text("")]
         if s.spec.activation is not None and height - len(lines) > 6:
             lines.append(Text(fit(self._dz_rule(), width), style="dim", no_wrap=True))
         if rule.example and height - len(lines) > 5:

@@ -56,17 +56,20 @@ class NetworkPane(Pane):
                 norm = dbg.grad_norm(layer.name)
                 if norm is not None:
                     norm_text = f"‖g‖ {norm:.3g}"
-            head = (
-                f"{'▶' if selected else ' '} {layer.name.ljust(name_width)}  {_layer_text(layer)}"
-            )
+            lead = f"{'▶' if selected else ' '} {layer.name.ljust(name_width)}  "
+            head, short = lead + _layer_text(layer), lead + _layer_text(layer, short=True)
             weights = f"{count(layer.param_count)}w"
             # The gradient norm is what diagnoses a layer: it keeps its place, and the
-            # progress marks and the weight count give way to it when the line is short.
+            # progress marks, the weight count and what goes in give way to it when the
+            # line is short.
             for parts in (
                 [head, weights, " ".join(done), norm_text],
                 [head, weights, "✓" * len(done), norm_text],
                 [head, "✓" * len(done), norm_text],
                 [head, norm_text],
+                [short, "✓" * len(done), norm_text],
+                [short, norm_text],
+                [short],
             ):
                 text = "  ".join(part for part in parts if part)
                 if len(text) <= width:
@@ -118,12 +121,13 @@ class NetworkPane(Pane):
             self.app.call_later(self.app.run_action, f"select_layer({index})")
 
 
-def _layer_text(layer: LayerView) -> str:
+def _layer_text(layer: LayerView, short: bool = False) -> str:
     """``4→3 relu`` for a Dense layer; the kind and output shape for the others
     (``conv2d 3×3 → 6×6×4 relu``); for a module of the user's own model, its type and
-    what one sample goes in and comes out as (``Conv2d 1×8×8→4×6×6``, torch's layout)."""
+    what one sample goes in and comes out as (``Conv2d 1×8×8→4×6×6``, torch's layout),
+    ``short``: only what comes out (``Conv2d →4×6×6``)."""
     if layer.total_params is not None:
-        given = _shape(layer.input_shape) if layer.input_shape else "?"
+        given = "" if short else _shape(layer.input_shape) if layer.input_shape else "?"
         module = f"{layer.kind} {given}→{_shape(layer.output_shape) or '?'}"
         if layer.activation and layer.activation != layer.kind.lower():
             module += f" {layer.activation}"
