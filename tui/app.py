@@ -115,8 +115,8 @@ class DebuggerApp(ActionsMixin, App[int]):
         # get the interpreter only every other switch interval and answer at half speed
         # or less (the boundary's worker takes turns too).
         if isinstance(event, (Key, MouseDown)) and self.session.running:
-            self.session.lock.screen_first(SCREEN_FIRST_S)
-            self.call_after_refresh(self.session.lock.screen_done)
+            ask = self.session.lock.screen_first(SCREEN_FIRST_S)
+            self.call_after_refresh(self.session.lock.screen_done, ask)
         await super().on_event(event)
 
     def on_mount(self) -> None:

@@ -150,6 +150,8 @@ def _run_steps(
         if cancelled():
             break
         with session.lock.worker_turn():
+            if cancelled():  # while the worker waited its turn (a pause key, say)
+                break
             try:
                 dbg.step("batch")
             except Exception as err:  # the app stays up; the log says what broke

@@ -57,6 +57,7 @@ class EngineLock:
         self._turns = threading.Condition(threading.Lock())
         self._waiting = 0  # threads other than the worker waiting for the lock
         self._screen_until = 0.0  # monotonic time until which the screen goes first
+        self._screen_asks = 0
 
     def __enter__(self) -> EngineLock:
         with self._turns:  # counted before it tries: the worker cannot slip in between
@@ -78,16 +79,21 @@ class EngineLock:
         """Whether a thread other than the worker is waiting for the lock."""
         return self._waiting > 0
 
-    def screen_first(self, seconds: float) -> None:
+    def screen_first(self, seconds: float) -> int:
         """The worker waits at its next step boundary until :meth:`screen_done`, or for
-        ``seconds`` at most (should the screen never say)."""
+        ``seconds`` at most (should the screen never say). Returns the ask's number."""
         with self._turns:
             self._screen_until = time.monotonic() + seconds
+            self._screen_asks += 1
+            return self._screen_asks
 
-    def screen_done(self) -> None:
+    def screen_done(self, ask: int | None = None) -> None:
+        """The screen has answered ask number ``ask`` (None: every ask): unless a later
+        ask is still being answered, the worker goes on."""
         with self._turns:
-            self._screen_until = 0.0
-            self._turns.notify_all()
+            if ask is None or ask == self._screen_asks:
+                self._screen_until = 0.0
+                self._turns.notify_all()
 
     @contextmanager
     def worker_turn(self) -> Iterator[None]:

@@ -88,6 +88,28 @@ def test_the_worker_waits_while_the_screen_goes_first() -> None:
         thread.join(20)
 
 
+def test_an_earlier_key_s_answer_does_not_end_a_later_key_s_wait() -> None:
+    lock = EngineLock()
+    first = lock.screen_first(20.0)
+    second = lock.screen_first(20.0)
+    lock.screen_done(first)  # the first key drawn; the second not yet
+    stepped = threading.Event()
+
+    def worker() -> None:
+        with lock.worker_turn():
+            stepped.set()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert not stepped.wait(0.2), "the worker went on before the second key was drawn"
+        lock.screen_done(second)
+        assert stepped.wait(20)
+    finally:
+        lock.screen_done()
+        thread.join(20)
+
+
 def test_the_screen_going_first_ends_by_itself() -> None:
     lock = EngineLock()
     lock.screen_first(0.05)
@@ -104,13 +126,13 @@ async def test_a_key_while_continuing_has_the_steps_wait_until_it_is_drawn() -> 
     calls: list[str] = []
     first, done = lock.screen_first, lock.screen_done
 
-    def screen_first(seconds: float) -> None:
+    def screen_first(seconds: float) -> int:
         calls.append("first")
-        first(seconds)
+        return first(seconds)
 
-    def screen_done() -> None:
+    def screen_done(ask: int | None = None) -> None:
         calls.append("done")
-        done()
+        done(ask)
 
     lock.screen_first, lock.screen_done = screen_first, screen_done  # type: ignore[method-assign]
     async with app.run_test(size=(160, 48)) as pilot:
