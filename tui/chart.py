@@ -59,13 +59,17 @@ def line_chart(
     """``values`` plotted against their index (starting at ``first_x``) in ``width``×``height``.
 
     The last line is the x axis; the y axis carries the top and bottom values and
-    says "log" when the values span more than two decades.
+    says "log" when the values span more than two decades. In one line there is no
+    room for the x axis: the plot's line alone, after its range ("0.0194–2.42").
     """
     data = np.asarray(values, dtype=np.float64)
     low, high, log = _axis_range(data)
     top, bottom = num(high, 3), num(low, 3)
+    single = height == 1
+    if single:
+        top = bottom = f"{bottom}–{top}" + (" log" if log else "")
     label_width = max(len(top), len(bottom), 3 if log else 0)
-    plot_w, plot_h = width - label_width - 1, height - 1
+    plot_w, plot_h = width - label_width - 1, 1 if single else height - 1
     if plot_w < 4 or plot_h < 1 or not data.size:
         return [Text("no history yet" if not data.size else "", no_wrap=True)]
     points = bucket(data, plot_w * 2)
@@ -97,6 +101,8 @@ def line_chart(
         line.stylize("dim", 0, label_width + 1)
         line.append("".join(chr(_BRAILLE + int(v)) if v else " " for v in cells[r]), style=style)
         lines.append(line)
+    if single:
+        return lines
     last_x = first_x + len(data) - 1
     left, right = str(first_x), f"{last_x} {x_name}"
     rule = "─" * max(plot_w - len(left) - len(right), 1)

@@ -315,3 +315,12 @@ def test_wrap_never_breaks_inside_an_index() -> None:
         assert " ".join(lines).split() == formula.split()
         assert any("a_prev[b, y·1+0, x·1+2, 0]" in line for line in lines), lines
         assert all(line.count("[") == line.count("]") for line in lines), lines
+
+
+def test_a_chart_one_line_tall_draws_its_line_after_its_range() -> None:
+    values = [2.0, 1.5, 1.2, 1.0, 0.9, 0.5]
+    (line,) = line_chart(values, 40, 1)
+    label, plot = line.plain.split("┤")
+    assert label.strip() == "+0.500–+2.00"
+    assert len(line.plain) <= 40 and plot.strip()  # dots drawn, not an empty line
+    assert all(ch == " " or 0x2800 <= ord(ch) <= 0x28FF for ch in plot)

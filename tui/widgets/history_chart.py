@@ -11,8 +11,13 @@ from backprop_tui.core.snapshot import history_columns
 from rich.text import Text
 
 from ..chart import line_chart
-from ..render import fit
+from ..render import fit, wrap
 from .base import Pane
+
+EMPTY = (  # what the pane says before the first step ends, the shorter for less room
+    "Loss and metrics appear here after each full training step.",
+    "Loss and metrics appear after each step.",
+)
 
 
 class ChartPane(Pane):
@@ -63,12 +68,11 @@ class ChartPane(Pane):
     def build(self, width: int, height: int) -> list[Text]:
         series = self._sync()
         if not series:
-            return [
-                Text(
-                    fit("Loss and metrics appear here after each full training step.", width),
-                    style="dim",
-                )
-            ]
+            for text in EMPTY:  # in full where the pane has the rows, in short where not
+                said = wrap(text, width, "dim")
+                if len(said) <= max(height, 1):
+                    return said
+            return [Text(fit(EMPTY[-1], width), style="dim")]
         names = list(series)
         shown = names[:2] if height >= 12 and len(names) > 1 else names[:1]
         lines: list[Text] = []
