@@ -135,3 +135,19 @@ async def test_other_modules_show_their_grad_fn_chain_with_shapes_and_norms() ->
         await _select(app, pilot, "act")
         text = pane_text(app, "chain")
         assert "GeluBackward0" in text and "(fc1's output)" in text
+
+
+async def test_a_module_s_activations_are_its_output_once_never_a_none_activation() -> None:
+    app = _residual_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        for name in app.session.dbg.layer_names:
+            await _select(app, pilot, name)
+            shown = pane_text(app, "activations")
+            assert "None" not in shown, (name, shown)
+        await _through_backward(app, pilot)
+        for name in app.session.dbg.layer_names:
+            await _select(app, pilot, name)
+            shown = pane_text(app, "activations")
+            assert "None" not in shown, (name, shown)
+            assert "output" in shown or "(a_prev)" in shown, (name, shown)
+            assert "z (" not in shown  # its output is z and a: drawn once

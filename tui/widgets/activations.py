@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from backprop_tui.core import LayerView
 from numpy.typing import NDArray
 from rich.text import Text
 
@@ -29,7 +30,7 @@ class ActivationsPane(Pane):
                 else "not computed yet this step"
             )
             return Text(fit(f"{s.spec.name}: {why}", width), no_wrap=True)
-        head = f"a = {s.spec.activation}(z): "
+        head = f"{_a_title(s.spec)}: "
         return Text(fit(head + stats_text(record.arrays["a"], width=width - len(head)), width))
 
     def build(self, width: int, height: int) -> list[Text]:
@@ -55,13 +56,15 @@ class ActivationsPane(Pane):
             ),
             Block("z", record.arrays["z"], (*key, "z"), labels),
             Block(
-                f"a = {spec.activation}(z)",
+                _a_title(spec),
                 record.arrays["a"],
                 (*key, "a"),
                 labels,
                 zero_note=spec.activation == "relu",
             ),
         ]
+        if _module(spec):  # of your own model: z and a are its output, drawn once
+            del blocks[1]
         return arrange(blocks, s.palette, width, height, s.grids)
 
     def _images(
@@ -77,17 +80,19 @@ class ActivationsPane(Pane):
         s = self.session
         spec = s.spec
         who = f"sample {labels[0]}" if labels else "sample 0"
-        act = f"a = {spec.activation}(z)" if spec.activation else "output"
+        act = _a_title(spec)
         zero = spec.activation == "relu"
         output, a_prev = arrays["a"], arrays["a_prev"]
+        title = f"{act}, {who}"
         if spec.channels_first:  # torch's (batch, C, H, W): one map per channel all the same
-            act += " (N,C,H,W)"
             output = np.moveaxis(output, 1, -1)
             if np.ndim(a_prev) == 4:
                 a_prev = np.moveaxis(a_prev, 1, -1)
-        lines = channel_maps(
-            f"{act}, {who}", output, 0, s.palette, width, height, s.grids, (*key, "a"), zero
-        )
+            # The layout is said where the title has room for it beside the channel count.
+            laid_out = f"{act} (N,C,H,W), {who}"
+            if len(f"{laid_out} · {output.shape[-1]} channels") <= width:
+                title = laid_out
+        lines = channel_maps(title, output, 0, s.palette, width, height, s.grids, (*key, "a"), zero)
         if np.ndim(a_prev) == 4 and height - len(lines) >= 6:
             what = "input" if s.layer == 0 else "a_prev"
             lines.append(Text())
@@ -116,7 +121,11 @@ class ActivationsPane(Pane):
         if s.read_only:
             return wrap(RECORDED.format(what="activations"), width, "italic")
         if dbg.phase == "update":
-            text = f"{s.spec.name}: z = a_prev·W + b, a = {s.spec.activation}(z), once the forward pass gets here"
+            text = (
+                f"{s.spec.name}: z = a_prev·W + b, a = {s.spec.activation}(z), once the forward pass gets here"
+                if not _module(s.spec)
+                else f"{s.spec.name}: its output, once the forward pass gets here"
+            )
             hint = "space: step a phase (input first) · l: one layer at a time"
         else:
             text = f"The forward pass has not reached {s.spec.name} yet."
@@ -148,3 +157,16 @@ class ActivationsPane(Pane):
             return None
         indices = [int(i) for i in record.arrays["indices"]]
         return "this batch", indices, record.arrays["x"], record.arrays["y"]
+
+
+def _module(spec: LayerView) -> bool:
+    """Whether ``spec`` is a module of your own model: one output, no z apart from it."""
+    return spec.total_params is not None
+
+
+def _a_title(spec: LayerView) -> str:
+    """``a = relu(z)``; for a module of your own model, what it computes from its input
+    (``a = gelu(a_prev)``), or ``output`` (an activation is a module of its own there)."""
+    if not _module(spec):
+        return f"a = {spec.activation}(z)"
+    return f"a = {spec.activation}(a_prev)" if spec.activation else "output"
