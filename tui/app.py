@@ -199,13 +199,17 @@ class DebuggerApp(ActionsMixin, App[int]):
 
     def _network_rows(self) -> int:
         """Layers, the input, loss and update-rule lines, the batch line and the border;
-        the rule as many lines as it wraps to (Adam's is long), so it reads in full."""
+        the rule as many lines as it wraps to (Adam's is long), so it reads in full;
+        half the column at most."""
         width = self.size.width
         # The left column's share of the screen (app.tcss: 2fr of 5, at most 80), less
         # the border and the rule's indent.
         room = max(min(80, width * 2 // 5) - 4, 8)
         rule = len(wrap(self.session.view.update_rule, room))
-        return len(self.session.dbg.layers) + 4 + 2 + max(rule - 1, 0)
+        wanted = len(self.session.dbg.layers) + 4 + 2 + max(rule - 1, 0)
+        # A model of many modules gets half the column; the pane shows the layers around
+        # the selected one, and the panes below keep their rows.
+        return min(wanted, max((self.size.height - layout.BARS) // 2, 10))
 
     # --------------------------------------------------------------- drawing
     def redraw_all(self, force: bool = False, only: tuple[str, ...] = ()) -> None:

@@ -724,3 +724,47 @@ async def test_folded_summaries_read_whole_at_80x24(name: str) -> None:
             widget = app.query_one(f"#{pane}", Lines)
             text = widget.summary(widget.size.width - len(widget.TITLE) - 4).plain
             assert "…" not in text, (pane, text)
+
+
+DEEP = """
+name: deep
+seed: 0
+data:
+  generator: xor
+model:
+  inputs: 2
+  layers:
+{layers}
+    - {{name: output, type: dense, units: 1, activation: sigmoid}}
+loss: binary_crossentropy
+optimizer: {{name: sgd, learning_rate: 0.1}}
+training: {{epochs: 2, batch_size: 4}}
+"""
+
+
+async def test_a_deep_network_shows_the_layers_around_the_selected_one(tmp_path: Path) -> None:
+    """Thirty layers in half the column: the selected layer and its neighbours, with how
+    many more there are above and below, and the panes below keep their rows."""
+    layers = "\n".join(
+        f"    - {{name: h{i}, type: dense, units: 3, activation: tanh}}" for i in range(30)
+    )
+    path = tmp_path / "deep.yaml"
+    path.write_text(DEEP.format(layers=layers))
+    app = make_app(debugger_on(path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        app.action_select_layer(15)
+        await pilot.pause()
+        lines = pane_text(app, "network").splitlines()
+        assert app.query_one("#network").size.height <= (40 - 4) // 2
+        assert any(line.startswith("▶ h15 ") for line in lines), lines
+        above = next(line for line in lines if "more above" in line)
+        below = next(line for line in lines if "more below" in line)
+        shown = [line for line in lines if re.match(r"[▶ ] h\d+ ", line)]
+        first = int(re.search(r"(\d+) more above", above).group(1))  # type: ignore[union-attr]
+        last = int(re.search(r"(\d+) more below", below).group(1))  # type: ignore[union-attr]
+        assert first + len(shown) + last == 31  # every layer is counted once
+        assert app.query_one("#log").size.height >= 1  # the panes below keep rows
+        # a click on a shown layer selects that one: border, input line, "more above"
+        await pilot.click("#network", offset=(4, 3))
+        assert app.session.layer == first

@@ -54,7 +54,7 @@ class ChartPane(Pane):
     def summary(self, width: int) -> Text:
         series = self._sync()
         parts = [f"{name} {values[-1]:.4g}" for name, values in series.items() if values]
-        steps = f" ({self._seen} steps)"
+        steps = f" ({self._seen} step{'' if self._seen == 1 else 's'})"
         # Figures drop from the end until the rest reads whole; the loss, first, stays.
         while len(parts) > 1 and len(" · ".join(parts) + steps) > width:
             parts.pop()

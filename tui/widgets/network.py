@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from backprop_tui.core import LayerView
 from rich.text import Text
 from textual.binding import Binding
@@ -25,6 +27,10 @@ class NetworkPane(Pane):
     ]
     FIRST_LAYER_ROW = 1  # the input line comes first
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown = (0, 0)  # the layers the last build showed, first to last (exclusive)
+
     def summary(self, width: int) -> Text:
         s = self.session
         shape = " → ".join(
@@ -45,37 +51,15 @@ class NetworkPane(Pane):
         what = f"{count_} feature{plural}" if len(shape) == 1 else f"{_shape(shape)} values"
         lines = [Text(fit(f"  input   {what}", width), no_wrap=True)]
         name_width = max(len(layer.name) for layer in dbg.layers)
-        for i, layer in enumerate(dbg.layers):
-            selected = i == s.layer
-            done = []
-            if dbg.record_of("forward", i) is not None:
-                done.append("fwd✓")
-            norm_text = ""
-            if dbg.record_of("backward", i) is not None:
-                done.append("bwd✓")
-                norm = dbg.grad_norm(layer.name)
-                if norm is not None:
-                    norm_text = f"‖g‖ {norm:.3g}"
-            lead = f"{'▶' if selected else ' '} {layer.name.ljust(name_width)}  "
-            head, short = lead + _layer_text(layer), lead + _layer_text(layer, short=True)
-            weights = f"{count(layer.param_count)}w"
-            # The gradient norm is what diagnoses a layer: it keeps its place, and the
-            # progress marks, the weight count and what goes in give way to it when the
-            # line is short.
-            for parts in (
-                [head, weights, " ".join(done), norm_text],
-                [head, weights, "✓" * len(done), norm_text],
-                [head, "✓" * len(done), norm_text],
-                [head, norm_text],
-                [short, "✓" * len(done), norm_text],
-                [short, norm_text],
-                [short],
-            ):
-                text = "  ".join(part for part in parts if part)
-                if len(text) <= width:
-                    break
-            style = "reverse bold" if selected else ""
-            lines.append(Text(fit(text, width), style=style, no_wrap=True))
+        first, last = self._window(height)
+        self._shown = (first, last)
+        if first > 0:
+            lines.append(Text(fit(f"  ⋮ {first} more above", width), style="dim", no_wrap=True))
+        for i in range(first, last):
+            lines.append(self._layer_line(i, name_width, width))
+        if last < len(dbg.layers):
+            more = len(dbg.layers) - last
+            lines.append(Text(fit(f"  ⋮ {more} more below", width), style="dim", no_wrap=True))
         lines.append(Text(fit(f"  loss    {dbg.loss_name}", width), style="dim", no_wrap=True))
         # The rule wraps, indented, where the pane has the rows: a cut formula says nothing.
         rule = wrap(dbg.update_rule, max(width - 2, 1), "dim")
@@ -85,6 +69,56 @@ class NetworkPane(Pane):
             lines.append(Text(fit(f"  {dbg.update_rule}", width), style="dim", no_wrap=True))
         lines += self._batch_lines(width, height - len(lines))
         return lines
+
+    def _window(self, height: int) -> tuple[int, int]:
+        """The layers shown, ``first`` to ``last`` (exclusive): all of them where the pane
+        has the rows below the input line (the loss, rule and batch lines come after,
+        as far as there are rows), else as many as fit around the selected one, with a
+        line above and below saying how many more there are, and the loss, rule and
+        batch lines kept in view."""
+        count_ = len(self.session.view.layers)
+        if count_ <= height - 1:
+            return 0, count_
+        shown = max(height - 4 - 2, 1)  # input, loss, rule, batch; "more above" and "below"
+        first = min(max(self.session.layer - shown // 2, 0), count_ - shown)
+        return first, first + shown
+
+    def _layer_line(self, i: int, name_width: int, width: int) -> Text:
+        s = self.session
+        dbg = s.view
+        layer = dbg.layers[i]
+        selected = i == s.layer
+        done = []
+        if dbg.record_of("forward", i) is not None:
+            done.append("fwd✓")
+        norm_text = ""
+        if dbg.record_of("backward", i) is not None:
+            done.append("bwd✓")
+            norm = dbg.grad_norm(layer.name)
+            if norm is not None:
+                norm_text = f"‖g‖ {norm:.3g}"
+        lead = f"{'▶' if selected else ' '} {layer.name.ljust(name_width)}  "
+        head, short = lead + _layer_text(layer), lead + _layer_text(layer, short=True)
+        kind = lead + layer.kind
+        weights = f"{count(layer.param_count)}w"
+        # The gradient norm is what diagnoses a layer: it keeps its place, and the
+        # progress marks, the weight count and the shapes give way to it when the
+        # line is short.
+        for parts in (
+            [head, weights, " ".join(done), norm_text],
+            [head, weights, "✓" * len(done), norm_text],
+            [head, "✓" * len(done), norm_text],
+            [head, norm_text],
+            [short, "✓" * len(done), norm_text],
+            [short, norm_text],
+            [kind, norm_text],
+            [short],
+        ):
+            text = "  ".join(part for part in parts if part)
+            if len(text) <= width:
+                break
+        style = "reverse bold" if selected else ""
+        return Text(fit(text, width), style=style, no_wrap=True)
 
     def _batch_lines(self, width: int, room: int) -> list[Text]:
         """The batch about to be taken (before the input phase) or the one in use."""
@@ -116,8 +150,9 @@ class NetworkPane(Pane):
         offset = event.get_content_offset(self)
         if offset is None or self.folded:
             return
-        index = offset.y - self.FIRST_LAYER_ROW
-        if 0 <= index < len(self.session.view.layers):
+        first, last = self._shown
+        index = offset.y - self.FIRST_LAYER_ROW - (1 if first > 0 else 0) + first
+        if first <= index < last:
             self.app.call_later(self.app.run_action, f"select_layer({index})")
 
 
