@@ -147,7 +147,22 @@ class ChainRulePane(Pane):
         head = f"{spec.name} ({spec.kind}): the backward as autograd ran it (grad_fn chain)"
         lines = [Text(fit(head, width), style="bold", no_wrap=True)]
         chain = [str(line) for line in np.asarray(arrays["grad_fn"]).tolist()]
-        return lines + [Text(fit(line, width), no_wrap=True) for line in chain[: height - 1]]
+        for k, line in enumerate(chain):
+            left = height - len(lines)
+            if left <= 0:
+                break
+            # Wrapped under its own indent where the rows allow (the rest of the chain
+            # still has one row a line); cut only where they do not.
+            indent = len(line) - len(line.lstrip())
+            pieces = wrap(line.strip(), max(width - indent - 2, 8))
+            if len(pieces) > 1 and len(pieces) <= left - (len(chain) - k - 1):
+                pad = " " * indent
+                lines += [
+                    Text(pad + ("" if j == 0 else "  ")) + piece for j, piece in enumerate(pieces)
+                ]
+            else:
+                lines.append(Text(fit(line, width), no_wrap=True))
+        return lines
 
     def _dense(self, arrays: Mapping[str, Any]) -> bool:
         """Whether the layer computes z = a_prev·W + b on (batch, features) arrays, the
