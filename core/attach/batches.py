@@ -212,7 +212,7 @@ def _python_reader() -> tuple[Any, int] | None:
         internal = generator.getstate()[1]
     except (TypeError, ValueError, IndexError, struct.error):
         return None
-    if tuple(key) + (index,) != tuple(internal):
+    if (*key, index) != tuple(internal):
         return None
     return generator, address
 

@@ -173,7 +173,9 @@ class AttachedRun:
         self.step_index = 0
         self.epoch = 0
         self.batch_in_epoch = 0
-        self.records: list[PhaseRecord] = []
+        # This step's records so far, each made when first read: stepping by batch, most
+        # steps' records never are (see :meth:`_advance`).
+        self._made: list[PhaseRecord | Callable[[], PhaseRecord]] = []
         self.last_update: PhaseRecord | None = None
         self.step_history = StepLog()
         self.epoch_history = EpochLog()
@@ -405,8 +407,23 @@ class AttachedRun:
         return self.watch.log
 
     @property
+    def records(self) -> list[PhaseRecord]:
+        """This step's records so far, in the order its phases and layers were done."""
+        made = self._made
+        for k, item in enumerate(made):
+            if not isinstance(item, PhaseRecord):
+                made[k] = item()
+        return made  # type: ignore[return-value]  # every item is a record now
+
+    @property
     def last_record(self) -> PhaseRecord | None:
-        return self.records[-1] if self.records else None
+        return self._made_record(-1) if self._made else None
+
+    def _made_record(self, k: int) -> PhaseRecord:
+        item = self._made[k]
+        if not isinstance(item, PhaseRecord):
+            item = self._made[k] = item()
+        return item
 
     def record_of(self, phase: str, layer_index: int | None = None) -> PhaseRecord | None:
         for record in reversed(self.records):
@@ -510,23 +527,25 @@ class AttachedRun:
             self.keyframes.spent += time.perf_counter() - start
 
     def _step(self, granularity: Granularity) -> PhaseRecord:
-        record = self._advance()
-        if granularity == "layer":
-            return record
+        self._advance()
         if granularity == "phase":
             while self.phase in ("forward", "backward") and not self._pass_done():
-                record = self._advance()
-            return record
-        while self.phase != "update":
-            record = self._advance()
-        if granularity == "epoch":
-            while self.batch_in_epoch != 0 and not self.finished:
-                record = self._advance()
-                while self.phase != "update":
-                    record = self._advance()
-        return record
+                self._advance()
+        elif granularity != "layer":
+            while self.phase != "update":
+                self._advance()
+            if granularity == "epoch":
+                while self.batch_in_epoch != 0 and not self.finished:
+                    self._advance()
+                    while self.phase != "update":
+                        self._advance()
+        return self._made_record(-1)
 
-    def _advance(self, quiet: bool = False) -> PhaseRecord:
+    def _advance(self, quiet: bool = False) -> None:
+        """One phase (or layer) further. Its record is made when first read: stepping by
+        batch, thirteen records a step of a three-layer MLP cost about as much as its
+        diagnostics, and the next step dropped them unread."""
+        record: PhaseRecord | Callable[[], PhaseRecord]
         nxt = self.next_phase
         if nxt == "input":
             record = self._input()
@@ -541,18 +560,21 @@ class AttachedRun:
             )
         else:
             record = self._update(quiet)
-        self.records.append(record)
+        self._made.append(record)
         if not quiet:
             self._tell()
-        return record
 
     def _record(self, phase: str, arrays: Mapping[str, Any], **kwargs: Any) -> PhaseRecord:
-        # PhaseRecord.make: thirteen records a step on a three-layer MLP, each a
-        # microsecond quicker without the frozen constructor's __setattr__ per field.
-        arrays = HostArrays(arrays, to_host)
-        return PhaseRecord.make(phase, self.step_index, self.epoch, arrays, **kwargs)
+        return _make_record(phase, self.step_index, self.epoch, lambda: arrays, kwargs)
 
-    def _input(self) -> PhaseRecord:
+    def _later(
+        self, phase: str, arrays: Callable[[], Mapping[str, Any]], **kwargs: Any
+    ) -> Callable[[], PhaseRecord]:
+        """The record of the phase just done, made when first read (see :meth:`_advance`);
+        ``arrays`` gives its arrays then, from what the step holds for the rest of it."""
+        return functools.partial(_make_record, phase, self.step_index, self.epoch, arrays, kwargs)
+
+    def _input(self) -> Callable[[], PhaseRecord]:
         entry = self._entry
         if entry is None:  # the data ran out and training was extended since
             entry = self.feed.entry(self.step_index, self.total_epochs)
@@ -580,12 +602,15 @@ class AttachedRun:
         self._apply(self._mid_edits.get(k, ()))
         self.state = StepState(entry=entry)
         self.pending = None
-        self.records = []
+        self._made = []
         self.phase, self.layer_index = "input", None
-        batch = self._batch_of(entry)
-        return self._record("input", {"x": batch.x, "y": batch.y, "indices": batch.indices})
+        return self._later("input", functools.partial(self._input_arrays, entry))
 
-    def _forward(self, i: int) -> PhaseRecord:
+    def _input_arrays(self, entry: Entry) -> dict[str, Any]:
+        batch = self._batch_of(entry)
+        return {"x": batch.x, "y": batch.y, "indices": batch.indices}
+
+    def _forward(self, i: int) -> Callable[[], PhaseRecord]:
         state = self.state
         if i == 0:
             assert state.entry is not None
@@ -600,23 +625,16 @@ class AttachedRun:
             state.calls = calls
             if self.loss_fn is None:
                 state.loss_tensor = loss_of(output)
-        call = state.calls[i]
-        empty = np.zeros((0,))
-        arrays: dict[str, Any] = {
-            "a_prev": call.a_prev if call is not None and call.a_prev is not None else empty,
-            "z": call.output if call is not None and call.output is not None else empty,
-            "a": call.output if call is not None and call.output is not None else empty,
-        }
         self.phase, self.layer_index = "forward", i
-        return self._record(
+        return self._later(
             "forward",
-            arrays,
+            functools.partial(_forward_arrays, state.calls[i]),
             layer_index=i,
             layer_name=self._layers[i].name,
             complete=i == len(self._layers) - 1,
         )
 
-    def _loss(self) -> PhaseRecord:
+    def _loss(self) -> Callable[[], PhaseRecord]:
         state = self.state
         if self.loss_fn is not None:
             state.loss_tensor = check_loss(self.loss_fn(state.output, state.y))
@@ -628,16 +646,14 @@ class AttachedRun:
             assert isinstance(state.y, torch.Tensor)
             state.metrics["accuracy"] = _hits(head.detach(), state.y) / max(state.y.numel(), 1)
         self.phase, self.layer_index = "loss", None
-        empty = np.zeros((0,))
-        y = state.y if isinstance(state.y, torch.Tensor) else empty
-        return self._record(
+        return self._later(
             "loss",
-            {"y_pred": head if head is not None else empty, "y_true": y},
+            functools.partial(_loss_arrays, head, state.y),
             loss=state.loss,
             metrics=dict(state.metrics),
         )
 
-    def _backward(self, i: int) -> PhaseRecord:
+    def _backward(self, i: int) -> Callable[[], PhaseRecord]:
         state = self.state
         if i == len(self._layers) - 1:
             assert state.loss_tensor is not None
@@ -658,6 +674,21 @@ class AttachedRun:
                 total = torch.nn.utils.clip_grad_norm_(live, self.clip)
                 state.grad_norm = float(total)
                 state.clip_factor = min(1.0, self.clip / (state.grad_norm + 1e-6))
+        if i == 0 and self._fine:
+            clip = state.clip_factor if self.clip is not None else None
+            found = pending_update(self.optimizer, self._params, state.grads, clip)
+            if found is not None:
+                self.pending = self._record("update", found, loss=state.loss, complete=False)
+        self.phase, self.layer_index = "backward", i
+        return self._later(
+            "backward",
+            functools.partial(self._backward_arrays, state, i),
+            layer_index=i,
+            layer_name=self._layers[i].name,
+            complete=i == 0,
+        )
+
+    def _backward_arrays(self, state: StepState, i: int) -> dict[str, Any]:
         call = state.calls[i]
         grad = call.grad if call is not None and call.grad is not None else np.zeros((0,))
         arrays: dict[str, Any] = {"dL_da": grad, "dL_dz": grad}
@@ -666,19 +697,7 @@ class AttachedRun:
         for name in self._layers[i].param_names:
             if name in state.grads:
                 arrays[name] = state.grads[name]
-        if i == 0 and self._fine:
-            clip = state.clip_factor if self.clip is not None else None
-            found = pending_update(self.optimizer, self._params, state.grads, clip)
-            if found is not None:
-                self.pending = self._record("update", found, loss=state.loss, complete=False)
-        self.phase, self.layer_index = "backward", i
-        return self._record(
-            "backward",
-            arrays,
-            layer_index=i,
-            layer_name=self._layers[i].name,
-            complete=i == 0,
-        )
+        return arrays
 
     def _chain(self, state: StepState, i: int) -> tuple[str, ...]:
         """Layer ``i``'s backward in step ``state`` as autograd ran it (see :mod:`.chain`)."""
@@ -819,7 +838,7 @@ class AttachedRun:
         self._apply(self._edits.get(target, ()))
         self._version += 1
         self.phase, self.layer_index = "update", None
-        self.records = []
+        self._made = []
         self.last_update = None
         self.pending = None
         self.state = StepState()
@@ -893,7 +912,7 @@ class AttachedRun:
             self._apply([edit])
             self._version += 1
         else:
-            reached = len(self.records)
+            reached = len(self._made)
             self._mid_edits.setdefault(k, []).append(edit)
             self._goto(k)
             for _ in range(reached):
@@ -916,7 +935,7 @@ class AttachedRun:
         return self.watch.toggle_breakpoint(i)
 
     def hit_breakpoint(self, until: Expression | None = None) -> BreakHit | None:
-        if self.phase != "update" or not self.records:
+        if self.phase != "update" or not self._made:
             return None
         return self.watch.hit(self.step_index, until)
 
@@ -975,6 +994,34 @@ def _spec_units(view: LayerView) -> int:
 
 def _constant(value: float, shape: tuple[int, ...]) -> NDArray[Any]:
     return np.broadcast_to(np.float64(value), shape)
+
+
+def _make_record(
+    phase: str,
+    step_index: int,
+    epoch: int,
+    arrays: Callable[[], Mapping[str, Any]],
+    kwargs: Mapping[str, Any],
+) -> PhaseRecord:
+    # PhaseRecord.make: no frozen __setattr__ per field
+    return PhaseRecord.make(phase, step_index, epoch, HostArrays(arrays(), to_host), **kwargs)
+
+
+def _forward_arrays(call: Call | None) -> dict[str, Any]:
+    empty = np.zeros((0,))
+    return {
+        "a_prev": call.a_prev if call is not None and call.a_prev is not None else empty,
+        "z": call.output if call is not None and call.output is not None else empty,
+        "a": call.output if call is not None and call.output is not None else empty,
+    }
+
+
+def _loss_arrays(head: torch.Tensor | None, y: Any) -> dict[str, Any]:
+    empty = np.zeros((0,))
+    return {
+        "y_pred": head if head is not None else empty,
+        "y_true": y if isinstance(y, torch.Tensor) else empty,
+    }
 
 
 def _update_arrays(

@@ -68,6 +68,7 @@ def _measurable(array: Any) -> bool:
 
 
 _BLAS = frozenset({torch.float32, torch.float64})
+_BY_LAYER = frozenset({"grad_norm", "weight_norm", "update_ratio"})
 _FLOATS = frozenset(
     {torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128}
 )
@@ -151,6 +152,45 @@ class AttachedStatistics(StepStatistics):
             self._inherit(previous)
         if known:
             self._sums.update(known)
+
+    # ------------------------------------------------------- every layer at once
+    def _measure(self, function: str, layer: str | None) -> float | None:
+        """A layer's norm or update ratio: the diagnostics ask for each one of every
+        layer after every step, so the first question works out the answer for all
+        layers in one loop over the sums, and the rest find theirs in the cache."""
+        if layer is not None and function in _BY_LAYER:
+            self._measure_layers(function)
+            return self._cache[(function, layer)]
+        return super()._measure(function, layer)
+
+    def _measure_layers(self, function: str) -> None:
+        """:meth:`StepStatistics._measure` of ``function`` for every layer, into the cache."""
+        cache, names, square_sum = self._cache, self._names, self._square_sum
+        arrays = self.arrays
+        if function == "update_ratio":
+            update = arrays.update
+            for spec in self.layers:
+                changed, change, old = False, 0.0, 0.0
+                for name in names[spec.name]:
+                    moved = update.get(name + ".change")
+                    if moved is not None:
+                        changed = True
+                        change += square_sum(moved)
+                        before = update.get(name)
+                        if before is not None:
+                            old += square_sum(before)
+                ratio = math.sqrt(change) / math.sqrt(old) if changed and old else None
+                cache[(function, spec.name)] = ratio
+            return
+        store = arrays.grads if function == "grad_norm" else arrays.params
+        for spec in self.layers:
+            total, found = 0.0, False
+            for name in names[spec.name]:
+                array = store.get(name)
+                if array is not None:
+                    total += square_sum(array)
+                    found = True
+            cache[(function, spec.name)] = math.sqrt(total) if found else None
 
     # ------------------------------------------------ sums of squares, batched
     def _square_sum(self, array: Any) -> float:
