@@ -74,7 +74,7 @@ from .live import LiveArrays, LiveTerms
 from .names import parse_on_modules
 from .pending import pending_update
 from .state import StepState, edit_text, finish_statistics
-from .stats import layer_spec, square_sums
+from .stats import layer_spec, names_by_layer, square_sums
 from .travel import MIN_KEYFRAME_EVERY, Keyframes, restore, take
 from .views import layer_view, state_terms, term_names_of, update_rule_of
 
@@ -159,6 +159,7 @@ class AttachedRun:
             layer_spec(v.name, v.kind, v.activation, _spec_units(v)) for v in self._layers
         )
         self.param_names_by_layer = {info.name: info.param_names for info in self._infos}
+        self.stat_names = names_by_layer(self.param_names_by_layer)  # as the statistics read them
         self._input_shape = self._first_input_shape(first)
         device = next(iter(self._params.values())).device
         self._device = device
@@ -659,8 +660,10 @@ class AttachedRun:
             assert state.loss_tensor is not None
             state.loss_tensor.backward()  # type: ignore[no-untyped-call]
             self.tracer.collect_grads()
-            if self._grads_stay:
-                grads = {n: p.grad.detach() for n, p in self._params.items() if p.grad is not None}
+            if self._grads_stay:  # backward's own tensors (no graph: no detached twin to make)
+                grads = {
+                    n: _detached(p.grad) for n, p in self._params.items() if p.grad is not None
+                }
             else:
                 grads = {
                     n: p.grad.detach().clone()
@@ -994,6 +997,10 @@ def _spec_units(view: LayerView) -> int:
 
 def _constant(value: float, shape: tuple[int, ...]) -> NDArray[Any]:
     return np.broadcast_to(np.float64(value), shape)
+
+
+def _detached(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach() if tensor.requires_grad else tensor
 
 
 def _make_record(

@@ -76,7 +76,7 @@ def finish_statistics(
         metrics=state.metrics,
         val_metrics={},
         layers=run.layer_specs,
-        param_names=run.param_names_by_layer,
+        param_names=run.stat_names,
         arrays=arrays,
         to_host=to_host,
         previous=previous,

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from ..spec.types import InitSpec, LayerSpec
 from ..watch.stats import Location, StepArrays, StepStatistics
 
-__all__ = ["AttachedStatistics", "SampleLocation", "layer_spec", "square_sums"]
+__all__ = ["AttachedStatistics", "SampleLocation", "layer_spec", "names_by_layer", "square_sums"]
 
 _NO_INIT = InitSpec("none")
 
@@ -104,6 +104,16 @@ def square_sums(tensors: Iterable[Any]) -> dict[int, tuple[Any, float]]:
     return {id(t): (t, _blas_square_sum(t)) for t in tensors if _on_blas(t)}
 
 
+def names_by_layer(param_names: Mapping[Any, tuple[str, ...]]) -> dict[str | None, tuple[str, ...]]:
+    """Each layer's parameter names, and under None every parameter's once: given that
+    already (a run works it out once, not at every step), as it is."""
+    if None in param_names and isinstance(param_names, dict):
+        return param_names
+    names: dict[str | None, tuple[str, ...]] = dict(param_names)
+    names[None] = tuple(dict.fromkeys(n for group in param_names.values() for n in group))
+    return names
+
+
 def _samples(host: NDArray[Any]) -> tuple[int, ...]:
     if host.ndim == 0:
         return ()
@@ -127,7 +137,7 @@ class AttachedStatistics(StepStatistics):
         metrics: Mapping[str, float],
         val_metrics: Mapping[str, float],
         layers: tuple[LayerSpec, ...],
-        param_names: Mapping[str, tuple[str, ...]],
+        param_names: Mapping[Any, tuple[str, ...]],
         arrays: StepArrays,
         to_host: Callable[[Any], NDArray[Any]],
         previous: StepStatistics | None = None,
@@ -143,9 +153,7 @@ class AttachedStatistics(StepStatistics):
             arrays=arrays,
             to_host=to_host,
         )
-        names: dict[str | None, tuple[str, ...]] = {k: v for k, v in param_names.items()}
-        names[None] = tuple(dict.fromkeys(n for group in param_names.values() for n in group))
-        self._names = names
+        self._names = names_by_layer(param_names)
         self._measured_all = False
         self._finite = True
         if previous is not None:
