@@ -93,7 +93,8 @@ def check_loss(loss: Any) -> torch.Tensor:
             f"the loss must be a scalar tensor, but loss_fn returned {shape}; "
             "reduce it with .mean() or .sum()"
         )
-    return loss.reshape(())
+    # already 0-d (the usual case): no view to make, nor a node for backward to pass
+    return loss if loss.ndim == 0 else loss.reshape(())
 
 
 def _describe(value: Any) -> str:
