@@ -640,7 +640,7 @@ class AttachedRun:
         if self.loss_fn is not None:
             state.loss_tensor = check_loss(self.loss_fn(state.output, state.y))
         assert state.loss_tensor is not None
-        state.loss = float(state.loss_tensor)  # a number: no detached twin needed
+        state.loss = float(state.loss_tensor.detach())
         head = first_tensor(state.output)
         state.metrics = {}
         if "accuracy" in self._metric_names and head is not None and _classifies(head, state.y):
