@@ -54,7 +54,6 @@ from ..runview import GRANULARITIES, Batch, Granularity, LayerView, RunKind, Run
 from ..spec.expression_tree import Expression
 from ..watch.breakpoints import BreakHit, Breakpoint, RunResult
 from ..watch.breakpoints import run_until as run_until_hit
-from ..watch.watcher import Watch
 from .batches import Entry, Feed, batch_x, batch_y, call_model, check_loss, loss_of, to_host
 from .chain import chain_lines
 from .checks import check_inputs
@@ -73,7 +72,7 @@ from .hooks import (
 from .live import LiveArrays, LiveTerms
 from .names import parse_on_modules
 from .pending import pending_update
-from .state import StepState, edit_text, finish_statistics
+from .state import StepState, StepWatch, edit_text, finish_statistics
 from .stats import layer_spec, names_by_layer, square_sums
 from .travel import MIN_KEYFRAME_EVERY, Keyframes, restore, take
 from .views import layer_view, state_terms, term_names_of, update_rule_of
@@ -166,7 +165,7 @@ class AttachedRun:
         self.goes_back_exactly = (
             device.type == "cpu" or torch.are_deterministic_algorithms_enabled()
         )
-        self.watch = Watch(diagnostics or {}, self.parse_expression, tuple(breakpoints))
+        self.watch = StepWatch(diagnostics or {}, self.parse_expression, tuple(breakpoints))
         self._listeners: list[Callable[[RunView], None]] = []
         # counters: ``epoch`` counts finished epochs, as the scenario loop does
         self.phase = "update"
@@ -187,6 +186,8 @@ class AttachedRun:
         self._mid_edits: dict[int, list[Edit]] = {}
         self._version = 0
         self._after_update: tuple[int, dict[str, torch.Tensor]] | None = None
+        # Σ x² of those copies, by id, for the next step's statistics (its old weights)
+        self._after_sums: dict[int, tuple[Any, float]] = {}
         self._params_host: tuple[int, dict[str, NDArray[Any]]] | None = None
         self._grads_host: tuple[int, dict[str, NDArray[Any]]] | None = None
         self._term_names = term_names_of(optimizer, clip_grad_norm is not None)
@@ -615,6 +616,11 @@ class AttachedRun:
         state = self.state
         if i == 0:
             assert state.entry is not None
+            # The last step is over: what showed it between steps (its statistics, its
+            # update record: from here neither pane nor breakpoint reads them) goes now,
+            # so that this step's tensors can take the memory of that step's.
+            self.last_update = None
+            self.watch.forget()
             self.optimizer.zero_grad()
             output, y = self._call_model(state.entry.batch)
             state.output, state.y = output, y
@@ -745,6 +751,10 @@ class AttachedRun:
             if not quiet:
                 state.sums.update(square_sums((new, change)))
         self._after_update = (self._version, new_params)  # never written: copies
+        # Σ x² of this step's old weights, worked out by the last step as its new ones
+        # (its statistics, which held them, went when this step began computing)
+        before, sums = self._after_sums, state.sums
+        self._after_sums = {id(t): sums[id(t)] for t in new_params.values() if id(t) in sums}
         self._term_names = term_names_of(self.optimizer, self.clip is not None)
         self.phase, self.layer_index = "update", None
         clip = state.clip_factor if self.clip is not None else None
@@ -767,7 +777,8 @@ class AttachedRun:
         stats = None
         if not quiet:
             loss = reduce_for_breakpoints(state.loss) if self.distributed else state.loss
-            stats = finish_statistics(self, state, loss, new_params, measured, self.watch.stats)
+            sums.update(before)
+            stats = finish_statistics(self, state, loss, new_params, measured, None)
         self._finish_step(state)
         if stats is not None:
             self.watch.observe(stats)
