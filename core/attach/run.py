@@ -677,7 +677,7 @@ class AttachedRun:
                     if p.grad is not None
                 }
             state.grads = grads
-            state.sums.update(square_sums(grads.values()))
+            square_sums(state.sums, grads.values())
             if self.clip is not None:
                 live = [p for p in self._params.values() if p.grad is not None]
                 total = torch.nn.utils.clip_grad_norm_(live, self.clip)
@@ -749,7 +749,7 @@ class AttachedRun:
             change = changes[name] = new - old[name]
             measured[name], measured[f"{name}.change"] = old[name], change
             if not quiet:
-                state.sums.update(square_sums((new, change)))
+                square_sums(state.sums, (new, change))
         self._after_update = (self._version, new_params)  # never written: copies
         # Σ x² of this step's old weights, worked out by the last step as its new ones
         # (its statistics, which held them, went when this step began computing)

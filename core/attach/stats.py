@@ -85,23 +85,29 @@ def _on_blas(tensor: Any) -> bool:
     )
 
 
-def _blas_square_sum(tensor: torch.Tensor) -> float:
-    """Σ x² of an :func:`_on_blas` tensor: on the CPU BLAS's dot is two to three times
-    quicker than torch's reduction on a big tensor, and as quick as one
-    ``_foreach_norm`` (with its stack and transfer) on the small ones."""
-    flat = (tensor.detach() if tensor.requires_grad else tensor).numpy().ravel()
-    return float(flat.dot(flat))
-
-
-def square_sums(tensors: Iterable[Any]) -> dict[int, tuple[Any, float]]:
-    """Σ x² of the CPU tensors among ``tensors``, by id, worked out now.
+def square_sums(sums: dict[int, tuple[Any, float]], tensors: Iterable[Any]) -> None:
+    """Σ x² of the :func:`_on_blas` tensors among ``tensors``, worked out now, into
+    ``sums`` by id (beside the tensor, so that a reused id cannot match).
 
     Called where the tensors were just written (the gradients after backward, the
     parameters after the update), so they are read while still in the cache
     rather than in a separate pass over the whole model later. The rest are left
-    to :meth:`AttachedStatistics._measure_all`.
+    to :meth:`AttachedStatistics._measure_all`. On the CPU BLAS's dot is two to three
+    times quicker than torch's reduction on a big tensor, and as quick as one
+    ``_foreach_norm`` (with its stack and transfer) on the small ones; the tests of
+    :func:`_on_blas` are inlined, as a step measures some thirty tensors.
     """
-    return {id(t): (t, _blas_square_sum(t)) for t in tensors if _on_blas(t)}
+    strided = torch.strided
+    for t in tensors:
+        if (
+            isinstance(t, torch.Tensor)
+            and t.is_cpu
+            and t.dtype in _BLAS
+            and t.layout == strided
+            and not t.is_neg()
+        ):
+            flat = (t.detach() if t.requires_grad else t).numpy().ravel()
+            sums[id(t)] = (t, float(flat.dot(flat)))
 
 
 def names_by_layer(param_names: Mapping[Any, tuple[str, ...]]) -> dict[str | None, tuple[str, ...]]:
@@ -226,26 +232,25 @@ class AttachedStatistics(StepStatistics):
         sums = self._sums
         groups: dict[tuple[torch.dtype, int], list[torch.Tensor]] = {}
         others: list[Any] = []  # sparse or integer tensors, arrays: not for _foreach_norm
-        finite = True
-        isfinite = math.isfinite
-        for array in (
+        everything = (
             *arrays.a,
             *arrays.dL_da,
             *arrays.grads.values(),
             *arrays.params.values(),
             *arrays.update.values(),
-        ):
+        )
+        # Most were measured where they were made; the outputs and their gradients not.
+        square_sums(sums, [a for a in everything if sums.get(id(a), (None,))[0] is not a])
+        finite = True
+        isfinite = math.isfinite
+        for array in everything:
             if array is None:
                 continue
             entry = sums.get(id(array))
             if entry is not None and entry[0] is array:
                 finite = finite and isfinite(entry[1])
                 continue
-            if _on_blas(array):
-                square = _blas_square_sum(array)
-                sums[id(array)] = (array, square)
-                finite = finite and isfinite(square)
-            elif not _measurable(array) or array.is_conj() or array.is_neg():
+            if not _measurable(array) or array.is_conj() or array.is_neg():
                 others.append(array)
             else:
                 groups.setdefault((array.dtype, array.get_device()), []).append(array)
