@@ -33,7 +33,7 @@ class LiveArrays(HostArrays):
 
     ``build`` gives the keys and values, and which of them are live, when the record
     is first read (or frozen): most steps' update records never are, and laying out
-    some fifty entries a step cost a tenth of what the step's update took.
+    some fifty entries took about 50 µs of every step of a 784→256→256→10 MLP.
     """
 
     def __init__(

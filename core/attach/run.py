@@ -545,8 +545,8 @@ class AttachedRun:
 
     def _advance(self, quiet: bool = False) -> None:
         """One phase (or layer) further. Its record is made when first read: stepping by
-        batch, thirteen records a step of a three-layer MLP cost about as much as its
-        diagnostics, and the next step dropped them unread."""
+        batch, a three-layer MLP made thirteen records a step, and the next step dropped
+        them unread."""
         record: PhaseRecord | Callable[[], PhaseRecord]
         nxt = self.next_phase
         if nxt == "input":
