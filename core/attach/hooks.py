@@ -152,22 +152,26 @@ class Tracer:
         takes torch's slow path, two Python calls and a frame per call."""
         self.start()
         counts: dict[int, int] = {}
+        out: torch.Tensor | None = None
+        kept_out: torch.Tensor | None = None
         try:
             value = x
             for module in children:
                 a_prev = value if isinstance(value, torch.Tensor) else first_tensor((value,))
                 input_fn = a_prev.grad_fn if a_prev is not None else None
-                kept = self._copy(a_prev)
+                # Most often the output of the module before, kept already (one tensor, once).
+                kept = kept_out if a_prev is out and out is not None else self._copy(a_prev)
                 value = module(value)
                 number = counts.get(id(module), 0)
                 counts[id(module)] = number + 1
                 out = value if isinstance(value, torch.Tensor) else first_tensor(value)
+                kept_out = self._copy(out)
                 call = Call(
                     module=module,
                     number=number,
                     leaf=True,
                     a_prev=kept,
-                    output=self._copy(out),
+                    output=kept_out,
                     grad_fn=out.grad_fn if out is not None else None,
                     input_fn=input_fn,
                 )
@@ -190,7 +194,7 @@ class Tracer:
         for call, out in reversed(self._retained):
             grad = out.grad
             if grad is not None:
-                call.grad = grad.detach()
+                call.grad = grad.detach() if grad.requires_grad else grad
                 call.grad_order = self._arrivals
                 self._arrivals += 1
         self._retained = []

@@ -16,7 +16,7 @@ memory, so an array read early keeps its numbers after the optimizer moves on.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -29,26 +29,56 @@ __all__ = ["LiveArrays", "LiveTerms"]
 
 
 class LiveArrays(HostArrays):
-    """:class:`HostArrays` whose ``live`` keys are tensors someone else may write later."""
+    """:class:`HostArrays` whose ``live`` keys are tensors someone else may write later.
+
+    ``build`` gives the keys and values, and which of them are live, when the record
+    is first read (or frozen): most steps' update records never are, and laying out
+    some fifty entries took about 50 µs of every step of a 784→256→256→10 MLP.
+    """
 
     def __init__(
         self,
-        raw: Mapping[str, Any],
+        build: Callable[[], tuple[dict[str, Any], Iterable[str]]],
         to_host: Callable[[Any], NDArray[Any]],
-        live: Iterable[str],
     ) -> None:
-        super().__init__(raw, to_host)
-        self._live = set(live)
+        super().__init__({}, to_host)
+        self._build: Callable[[], tuple[dict[str, Any], Iterable[str]]] | None = build
+        self._live: set[str] = set()
+
+    def _laid_out(self) -> None:
+        build, self._build = self._build, None
+        if build is not None:
+            raw, live = build()
+            self._raw, self._live = raw, set(live)
 
     def __getitem__(self, key: str) -> NDArray[Any]:
+        if self._build is not None:
+            self._laid_out()
         if key in self._live and key not in self._host:
             array = np.array(self._to_host(self._raw[key]), copy=True)
             array.setflags(write=False)
             self._host[key] = array
         return super().__getitem__(key)
 
+    def __contains__(self, key: object) -> bool:
+        if self._build is not None:
+            self._laid_out()
+        return super().__contains__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        if self._build is not None:
+            self._laid_out()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        if self._build is not None:
+            self._laid_out()
+        return super().__len__()
+
     def freeze(self) -> None:
         """Copy the live tensors not read yet: their owner is about to write into them."""
+        if self._build is not None:
+            self._laid_out()
         for key in self._live:
             if key not in self._host:
                 value = self._raw[key]

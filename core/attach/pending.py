@@ -53,7 +53,7 @@ def pending_update(
         arrays[name] = old
         arrays[f"{name}.grad"] = grads.get(name, torch.zeros_like(old))
         arrays[f"{name}.change"] = shadow.detach() - old
-        for term, value in state_terms(twin, shadow).items():
+        for term, value in state_terms(twin.state, shadow).items():
             arrays[f"{name}.{term}"] = value
         arrays[f"{name}.lr"] = np.broadcast_to(np.float64(lr_of.get(id(p), 0.0)), shape)
         if clip_factor is not None:

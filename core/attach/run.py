@@ -54,7 +54,6 @@ from ..runview import GRANULARITIES, Batch, Granularity, LayerView, RunKind, Run
 from ..spec.expression_tree import Expression
 from ..watch.breakpoints import BreakHit, Breakpoint, RunResult
 from ..watch.breakpoints import run_until as run_until_hit
-from ..watch.watcher import Watch
 from .batches import Entry, Feed, batch_x, batch_y, call_model, check_loss, loss_of, to_host
 from .chain import chain_lines
 from .checks import check_inputs
@@ -73,8 +72,8 @@ from .hooks import (
 from .live import LiveArrays, LiveTerms
 from .names import parse_on_modules
 from .pending import pending_update
-from .state import StepState, edit_text, finish_statistics
-from .stats import layer_spec, square_sums
+from .state import StepState, StepWatch, edit_text, finish_statistics
+from .stats import layer_spec, names_by_layer, square_sums
 from .travel import MIN_KEYFRAME_EVERY, Keyframes, restore, take
 from .views import layer_view, state_terms, term_names_of, update_rule_of
 
@@ -159,13 +158,14 @@ class AttachedRun:
             layer_spec(v.name, v.kind, v.activation, _spec_units(v)) for v in self._layers
         )
         self.param_names_by_layer = {info.name: info.param_names for info in self._infos}
+        self.stat_names = names_by_layer(self.param_names_by_layer)  # as the statistics read them
         self._input_shape = self._first_input_shape(first)
         device = next(iter(self._params.values())).device
         self._device = device
         self.goes_back_exactly = (
             device.type == "cpu" or torch.are_deterministic_algorithms_enabled()
         )
-        self.watch = Watch(diagnostics or {}, self.parse_expression, tuple(breakpoints))
+        self.watch = StepWatch(diagnostics or {}, self.parse_expression, tuple(breakpoints))
         self._listeners: list[Callable[[RunView], None]] = []
         # counters: ``epoch`` counts finished epochs, as the scenario loop does
         self.phase = "update"
@@ -173,7 +173,9 @@ class AttachedRun:
         self.step_index = 0
         self.epoch = 0
         self.batch_in_epoch = 0
-        self.records: list[PhaseRecord] = []
+        # This step's records so far, each made when first read: stepping by batch, most
+        # steps' records never are (see :meth:`_advance`).
+        self._made: list[PhaseRecord | Callable[[], PhaseRecord]] = []
         self.last_update: PhaseRecord | None = None
         self.step_history = StepLog()
         self.epoch_history = EpochLog()
@@ -184,6 +186,8 @@ class AttachedRun:
         self._mid_edits: dict[int, list[Edit]] = {}
         self._version = 0
         self._after_update: tuple[int, dict[str, torch.Tensor]] | None = None
+        # Σ x² of those copies, by id, for the next step's statistics (its old weights)
+        self._after_sums: dict[int, tuple[Any, float]] = {}
         self._params_host: tuple[int, dict[str, NDArray[Any]]] | None = None
         self._grads_host: tuple[int, dict[str, NDArray[Any]]] | None = None
         self._term_names = term_names_of(optimizer, clip_grad_norm is not None)
@@ -405,8 +409,23 @@ class AttachedRun:
         return self.watch.log
 
     @property
+    def records(self) -> list[PhaseRecord]:
+        """This step's records so far, in the order its phases and layers were done."""
+        made = self._made
+        for k, item in enumerate(made):
+            if not isinstance(item, PhaseRecord):
+                made[k] = item()
+        return made  # type: ignore[return-value]  # every item is a record now
+
+    @property
     def last_record(self) -> PhaseRecord | None:
-        return self.records[-1] if self.records else None
+        return self._made_record(-1) if self._made else None
+
+    def _made_record(self, k: int) -> PhaseRecord:
+        item = self._made[k]
+        if not isinstance(item, PhaseRecord):
+            item = self._made[k] = item()
+        return item
 
     def record_of(self, phase: str, layer_index: int | None = None) -> PhaseRecord | None:
         for record in reversed(self.records):
@@ -510,23 +529,25 @@ class AttachedRun:
             self.keyframes.spent += time.perf_counter() - start
 
     def _step(self, granularity: Granularity) -> PhaseRecord:
-        record = self._advance()
-        if granularity == "layer":
-            return record
+        self._advance()
         if granularity == "phase":
             while self.phase in ("forward", "backward") and not self._pass_done():
-                record = self._advance()
-            return record
-        while self.phase != "update":
-            record = self._advance()
-        if granularity == "epoch":
-            while self.batch_in_epoch != 0 and not self.finished:
-                record = self._advance()
-                while self.phase != "update":
-                    record = self._advance()
-        return record
+                self._advance()
+        elif granularity != "layer":
+            while self.phase != "update":
+                self._advance()
+            if granularity == "epoch":
+                while self.batch_in_epoch != 0 and not self.finished:
+                    self._advance()
+                    while self.phase != "update":
+                        self._advance()
+        return self._made_record(-1)
 
-    def _advance(self, quiet: bool = False) -> PhaseRecord:
+    def _advance(self, quiet: bool = False) -> None:
+        """One phase (or layer) further. Its record is made when first read: stepping by
+        batch, a three-layer MLP made thirteen records a step, and the next step dropped
+        them unread."""
+        record: PhaseRecord | Callable[[], PhaseRecord]
         nxt = self.next_phase
         if nxt == "input":
             record = self._input()
@@ -541,21 +562,21 @@ class AttachedRun:
             )
         else:
             record = self._update(quiet)
-        self.records.append(record)
+        self._made.append(record)
         if not quiet:
             self._tell()
-        return record
 
     def _record(self, phase: str, arrays: Mapping[str, Any], **kwargs: Any) -> PhaseRecord:
-        return PhaseRecord(
-            phase=phase,
-            step_index=self.step_index,
-            epoch=self.epoch,
-            arrays=HostArrays(arrays, to_host),
-            **kwargs,
-        )
+        return _make_record(phase, self.step_index, self.epoch, lambda: arrays, kwargs)
 
-    def _input(self) -> PhaseRecord:
+    def _later(
+        self, phase: str, arrays: Callable[[], Mapping[str, Any]], **kwargs: Any
+    ) -> Callable[[], PhaseRecord]:
+        """The record of the phase just done, made when first read (see :meth:`_advance`);
+        ``arrays`` gives its arrays then, from what the step holds for the rest of it."""
+        return functools.partial(_make_record, phase, self.step_index, self.epoch, arrays, kwargs)
+
+    def _input(self) -> Callable[[], PhaseRecord]:
         entry = self._entry
         if entry is None:  # the data ran out and training was extended since
             entry = self.feed.entry(self.step_index, self.total_epochs)
@@ -583,15 +604,23 @@ class AttachedRun:
         self._apply(self._mid_edits.get(k, ()))
         self.state = StepState(entry=entry)
         self.pending = None
-        self.records = []
+        self._made = []
         self.phase, self.layer_index = "input", None
-        batch = self._batch_of(entry)
-        return self._record("input", {"x": batch.x, "y": batch.y, "indices": batch.indices})
+        return self._later("input", functools.partial(self._input_arrays, entry))
 
-    def _forward(self, i: int) -> PhaseRecord:
+    def _input_arrays(self, entry: Entry) -> dict[str, Any]:
+        batch = self._batch_of(entry)
+        return {"x": batch.x, "y": batch.y, "indices": batch.indices}
+
+    def _forward(self, i: int) -> Callable[[], PhaseRecord]:
         state = self.state
         if i == 0:
             assert state.entry is not None
+            # The last step is over: what showed it between steps (its statistics, its
+            # update record: from here neither pane nor breakpoint reads them) goes now,
+            # so that this step's tensors can take the memory of that step's.
+            self.last_update = None
+            self.watch.forget()
             self.optimizer.zero_grad()
             output, y = self._call_model(state.entry.batch)
             state.output, state.y = output, y
@@ -603,23 +632,16 @@ class AttachedRun:
             state.calls = calls
             if self.loss_fn is None:
                 state.loss_tensor = loss_of(output)
-        call = state.calls[i]
-        empty = np.zeros((0,))
-        arrays: dict[str, Any] = {
-            "a_prev": call.a_prev if call is not None and call.a_prev is not None else empty,
-            "z": call.output if call is not None and call.output is not None else empty,
-            "a": call.output if call is not None and call.output is not None else empty,
-        }
         self.phase, self.layer_index = "forward", i
-        return self._record(
+        return self._later(
             "forward",
-            arrays,
+            functools.partial(_forward_arrays, state.calls[i]),
             layer_index=i,
             layer_name=self._layers[i].name,
             complete=i == len(self._layers) - 1,
         )
 
-    def _loss(self) -> PhaseRecord:
+    def _loss(self) -> Callable[[], PhaseRecord]:
         state = self.state
         if self.loss_fn is not None:
             state.loss_tensor = check_loss(self.loss_fn(state.output, state.y))
@@ -631,23 +653,23 @@ class AttachedRun:
             assert isinstance(state.y, torch.Tensor)
             state.metrics["accuracy"] = _hits(head.detach(), state.y) / max(state.y.numel(), 1)
         self.phase, self.layer_index = "loss", None
-        empty = np.zeros((0,))
-        y = state.y if isinstance(state.y, torch.Tensor) else empty
-        return self._record(
+        return self._later(
             "loss",
-            {"y_pred": head if head is not None else empty, "y_true": y},
+            functools.partial(_loss_arrays, head, state.y),
             loss=state.loss,
             metrics=dict(state.metrics),
         )
 
-    def _backward(self, i: int) -> PhaseRecord:
+    def _backward(self, i: int) -> Callable[[], PhaseRecord]:
         state = self.state
         if i == len(self._layers) - 1:
             assert state.loss_tensor is not None
             state.loss_tensor.backward()  # type: ignore[no-untyped-call]
             self.tracer.collect_grads()
-            if self._grads_stay:
-                grads = {n: p.grad.detach() for n, p in self._params.items() if p.grad is not None}
+            if self._grads_stay:  # backward's own tensors (no graph: no detached twin to make)
+                grads = {
+                    n: _detached(p.grad) for n, p in self._params.items() if p.grad is not None
+                }
             else:
                 grads = {
                     n: p.grad.detach().clone()
@@ -655,12 +677,27 @@ class AttachedRun:
                     if p.grad is not None
                 }
             state.grads = grads
-            state.sums.update(square_sums(grads.values()))
+            square_sums(state.sums, grads.values())
             if self.clip is not None:
                 live = [p for p in self._params.values() if p.grad is not None]
                 total = torch.nn.utils.clip_grad_norm_(live, self.clip)
                 state.grad_norm = float(total)
                 state.clip_factor = min(1.0, self.clip / (state.grad_norm + 1e-6))
+        if i == 0 and self._fine:
+            clip = state.clip_factor if self.clip is not None else None
+            found = pending_update(self.optimizer, self._params, state.grads, clip)
+            if found is not None:
+                self.pending = self._record("update", found, loss=state.loss, complete=False)
+        self.phase, self.layer_index = "backward", i
+        return self._later(
+            "backward",
+            functools.partial(self._backward_arrays, state, i),
+            layer_index=i,
+            layer_name=self._layers[i].name,
+            complete=i == 0,
+        )
+
+    def _backward_arrays(self, state: StepState, i: int) -> dict[str, Any]:
         call = state.calls[i]
         grad = call.grad if call is not None and call.grad is not None else np.zeros((0,))
         arrays: dict[str, Any] = {"dL_da": grad, "dL_dz": grad}
@@ -669,19 +706,7 @@ class AttachedRun:
         for name in self._layers[i].param_names:
             if name in state.grads:
                 arrays[name] = state.grads[name]
-        if i == 0 and self._fine:
-            clip = state.clip_factor if self.clip is not None else None
-            found = pending_update(self.optimizer, self._params, state.grads, clip)
-            if found is not None:
-                self.pending = self._record("update", found, loss=state.loss, complete=False)
-        self.phase, self.layer_index = "backward", i
-        return self._record(
-            "backward",
-            arrays,
-            layer_index=i,
-            layer_name=self._layers[i].name,
-            complete=i == 0,
-        )
+        return arrays
 
     def _chain(self, state: StepState, i: int) -> tuple[str, ...]:
         """Layer ``i``'s backward in step ``state`` as autograd ran it (see :mod:`.chain`)."""
@@ -717,51 +742,43 @@ class AttachedRun:
         self._version += 1
         new_params: dict[str, torch.Tensor] = {}
         changes: dict[str, torch.Tensor] = {}
+        measured: dict[str, Any] = {}
         for name, p in params.items():
             # Parameter by parameter, so each is measured while it is in the cache.
             new = new_params[name] = p.detach().clone()
             change = changes[name] = new - old[name]
-            if not quiet:
-                state.sums.update(square_sums((new, change)))
-        names = list(params)
-        arrays: dict[str, Any] = {}
-        measured: dict[str, Any] = {}
-        live: list[str] = []
-        for name in names:
-            p, new, change = params[name], new_params[name], changes[name]
-            shape = tuple(p.shape)
             measured[name], measured[f"{name}.change"] = old[name], change
-            arrays[name] = old[name]
-            grad = state.grads.get(name)
-            arrays[f"{name}.grad"] = (
-                grad if grad is not None else functools.partial(_constant, 0.0, shape)
-            )
-            arrays[f"{name}.change"] = change
-            arrays[f"{name}.new"] = new
-            for term, value in state_terms(self.optimizer, p).items():
-                arrays[f"{name}.{term}"] = value
-                live.append(f"{name}.{term}")
-            # worked out when read (HostArrays calls it): most steps' tables are never shown
-            arrays[f"{name}.lr"] = functools.partial(_constant, lr_of.get(id(p), 0.0), shape)
-            if self.clip is not None:
-                arrays[f"{name}.clip"] = functools.partial(_constant, state.clip_factor, shape)
+            if not quiet:
+                square_sums(state.sums, (new, change))
         self._after_update = (self._version, new_params)  # never written: copies
+        # Σ x² of this step's old weights, worked out by the last step as its new ones
+        # (its statistics, which held them, went when this step began computing)
+        before, sums = self._after_sums, state.sums
+        self._after_sums = {id(t): sums[id(t)] for t in new_params.values() if id(t) in sums}
         self._term_names = term_names_of(self.optimizer, self.clip is not None)
         self.phase, self.layer_index = "update", None
-        terms = LiveArrays(arrays, to_host, live)
-        self._live.hand_out(terms)
-        record = PhaseRecord(
-            phase="update",
-            step_index=self.step_index,
-            epoch=self.epoch,
-            arrays=terms,
-            loss=state.loss,
+        clip = state.clip_factor if self.clip is not None else None
+        # The optimizer's state now: load_state_dict (going back) replaces it whole.
+        build = functools.partial(
+            _update_arrays,
+            params,
+            old,
+            new_params,
+            changes,
+            state.grads,
+            self.optimizer.state,
+            lr_of,
+            clip,
         )
+        terms = LiveArrays(build, to_host)
+        self._live.hand_out(terms)
+        record = PhaseRecord.make("update", self.step_index, self.epoch, terms, loss=state.loss)
         self.last_update = record
         stats = None
         if not quiet:
             loss = reduce_for_breakpoints(state.loss) if self.distributed else state.loss
-            stats = finish_statistics(self, state, loss, new_params, measured, self.watch.stats)
+            sums.update(before)
+            stats = finish_statistics(self, state, loss, new_params, measured, None)
         self._finish_step(state)
         if stats is not None:
             self.watch.observe(stats)
@@ -815,6 +832,7 @@ class AttachedRun:
         frame = self.keyframes.base_for(target)
         if frame is None:
             return False
+        self._live.before_change()  # a record still held keeps the state it showed
         restore(frame, self.model, self.optimizer, self.scheduler)
         c = frame.counters
         self.step_index, self.epoch, self.batch_in_epoch = (
@@ -834,7 +852,7 @@ class AttachedRun:
         self._apply(self._edits.get(target, ()))
         self._version += 1
         self.phase, self.layer_index = "update", None
-        self.records = []
+        self._made = []
         self.last_update = None
         self.pending = None
         self.state = StepState()
@@ -871,7 +889,9 @@ class AttachedRun:
         self._tell()
         return True
 
-    def _apply(self, edits: Iterable[Edit]) -> None:
+    def _apply(self, edits: Sequence[Edit]) -> None:
+        if not edits:  # most steps: no torch.no_grad() context to enter and leave
+            return
         applied = False
         with torch.no_grad():
             for param, index, _old, new in edits:
@@ -906,7 +926,7 @@ class AttachedRun:
             self._apply([edit])
             self._version += 1
         else:
-            reached = len(self.records)
+            reached = len(self._made)
             self._mid_edits.setdefault(k, []).append(edit)
             self._goto(k)
             for _ in range(reached):
@@ -929,7 +949,7 @@ class AttachedRun:
         return self.watch.toggle_breakpoint(i)
 
     def hit_breakpoint(self, until: Expression | None = None) -> BreakHit | None:
-        if self.phase != "update" or not self.records:
+        if self.phase != "update" or not self._made:
             return None
         return self.watch.hit(self.step_index, until)
 
@@ -988,6 +1008,71 @@ def _spec_units(view: LayerView) -> int:
 
 def _constant(value: float, shape: tuple[int, ...]) -> NDArray[Any]:
     return np.broadcast_to(np.float64(value), shape)
+
+
+def _detached(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach() if tensor.requires_grad else tensor
+
+
+def _make_record(
+    phase: str,
+    step_index: int,
+    epoch: int,
+    arrays: Callable[[], Mapping[str, Any]],
+    kwargs: Mapping[str, Any],
+) -> PhaseRecord:
+    # PhaseRecord.make: no frozen __setattr__ per field
+    return PhaseRecord.make(phase, step_index, epoch, HostArrays(arrays(), to_host), **kwargs)
+
+
+def _forward_arrays(call: Call | None) -> dict[str, Any]:
+    empty = np.zeros((0,))
+    return {
+        "a_prev": call.a_prev if call is not None and call.a_prev is not None else empty,
+        "z": call.output if call is not None and call.output is not None else empty,
+        "a": call.output if call is not None and call.output is not None else empty,
+    }
+
+
+def _loss_arrays(head: torch.Tensor | None, y: Any) -> dict[str, Any]:
+    empty = np.zeros((0,))
+    return {
+        "y_pred": head if head is not None else empty,
+        "y_true": y if isinstance(y, torch.Tensor) else empty,
+    }
+
+
+def _update_arrays(
+    params: Mapping[str, nn.Parameter],
+    old: Mapping[str, torch.Tensor],
+    new: Mapping[str, torch.Tensor],
+    changes: Mapping[str, torch.Tensor],
+    grads: Mapping[str, torch.Tensor],
+    states: Mapping[Any, Mapping[str, Any]],
+    lr_of: Mapping[int, float],
+    clip: float | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """An update record's arrays, by key, and the keys of the optimizer's own (live)
+    state tensors among them; see :class:`.live.LiveArrays`."""
+    arrays: dict[str, Any] = {}
+    live: list[str] = []
+    for name, p in params.items():
+        shape = tuple(p.shape)
+        arrays[name] = old[name]
+        grad = grads.get(name)
+        arrays[f"{name}.grad"] = (
+            grad if grad is not None else functools.partial(_constant, 0.0, shape)
+        )
+        arrays[f"{name}.change"] = changes[name]
+        arrays[f"{name}.new"] = new[name]
+        for term, value in state_terms(states, p).items():
+            arrays[f"{name}.{term}"] = value
+            live.append(f"{name}.{term}")
+        # worked out when read (HostArrays calls it): most steps' tables are never shown
+        arrays[f"{name}.lr"] = functools.partial(_constant, lr_of.get(id(p), 0.0), shape)
+        if clip is not None:
+            arrays[f"{name}.clip"] = functools.partial(_constant, clip, shape)
+    return arrays, live
 
 
 def _hits(head: torch.Tensor, y: torch.Tensor) -> int:

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from ..spec.types import InitSpec, LayerSpec
 from ..watch.stats import Location, StepArrays, StepStatistics
 
-__all__ = ["AttachedStatistics", "SampleLocation", "layer_spec", "square_sums"]
+__all__ = ["AttachedStatistics", "SampleLocation", "layer_spec", "names_by_layer", "square_sums"]
 
 _NO_INIT = InitSpec("none")
 
@@ -68,6 +68,7 @@ def _measurable(array: Any) -> bool:
 
 
 _BLAS = frozenset({torch.float32, torch.float64})
+_BY_LAYER = frozenset({"grad_norm", "weight_norm", "update_ratio"})
 _FLOATS = frozenset(
     {torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128}
 )
@@ -84,23 +85,39 @@ def _on_blas(tensor: Any) -> bool:
     )
 
 
-def _blas_square_sum(tensor: torch.Tensor) -> float:
-    """Σ x² of an :func:`_on_blas` tensor: on the CPU BLAS's dot is two to three times
-    quicker than torch's reduction on a big tensor, and as quick as one
-    ``_foreach_norm`` (with its stack and transfer) on the small ones."""
-    flat = (tensor.detach() if tensor.requires_grad else tensor).numpy().ravel()
-    return float(flat.dot(flat))
-
-
-def square_sums(tensors: Iterable[Any]) -> dict[int, tuple[Any, float]]:
-    """Σ x² of the CPU tensors among ``tensors``, by id, worked out now.
+def square_sums(sums: dict[int, tuple[Any, float]], tensors: Iterable[Any]) -> None:
+    """Σ x² of the :func:`_on_blas` tensors among ``tensors``, worked out now, into
+    ``sums`` by id (beside the tensor, so that a reused id cannot match).
 
     Called where the tensors were just written (the gradients after backward, the
     parameters after the update), so they are read while still in the cache
     rather than in a separate pass over the whole model later. The rest are left
-    to :meth:`AttachedStatistics._measure_all`.
+    to :meth:`AttachedStatistics._measure_all`. On the CPU BLAS's dot is two to three
+    times quicker than torch's reduction on a big tensor, and as quick as one
+    ``_foreach_norm`` (with its stack and transfer) on the small ones; the tests of
+    :func:`_on_blas` are inlined, as a step measures some thirty tensors.
     """
-    return {id(t): (t, _blas_square_sum(t)) for t in tensors if _on_blas(t)}
+    strided = torch.strided
+    for t in tensors:
+        if (
+            isinstance(t, torch.Tensor)
+            and t.is_cpu
+            and t.dtype in _BLAS
+            and t.layout == strided
+            and not t.is_neg()
+        ):
+            flat = (t.detach() if t.requires_grad else t).numpy().ravel()
+            sums[id(t)] = (t, float(flat.dot(flat)))
+
+
+def names_by_layer(param_names: Mapping[Any, tuple[str, ...]]) -> dict[str | None, tuple[str, ...]]:
+    """Each layer's parameter names, and under None every parameter's once: given that
+    already (a run works it out once, not at every step), as it is."""
+    if None in param_names and isinstance(param_names, dict):
+        return param_names
+    names: dict[str | None, tuple[str, ...]] = dict(param_names)
+    names[None] = tuple(dict.fromkeys(n for group in param_names.values() for n in group))
+    return names
 
 
 def _samples(host: NDArray[Any]) -> tuple[int, ...]:
@@ -126,7 +143,7 @@ class AttachedStatistics(StepStatistics):
         metrics: Mapping[str, float],
         val_metrics: Mapping[str, float],
         layers: tuple[LayerSpec, ...],
-        param_names: Mapping[str, tuple[str, ...]],
+        param_names: Mapping[Any, tuple[str, ...]],
         arrays: StepArrays,
         to_host: Callable[[Any], NDArray[Any]],
         previous: StepStatistics | None = None,
@@ -142,15 +159,52 @@ class AttachedStatistics(StepStatistics):
             arrays=arrays,
             to_host=to_host,
         )
-        names: dict[str | None, tuple[str, ...]] = {k: v for k, v in param_names.items()}
-        names[None] = tuple(dict.fromkeys(n for group in param_names.values() for n in group))
-        self._names = names
+        self._names = names_by_layer(param_names)
         self._measured_all = False
         self._finite = True
         if previous is not None:
             self._inherit(previous)
         if known:
             self._sums.update(known)
+
+    # ------------------------------------------------------- every layer at once
+    def _measure(self, function: str, layer: str | None) -> float | None:
+        """A layer's norm or update ratio: the diagnostics ask for each one of every
+        layer after every step, so the first question works out the answer for all
+        layers in one loop over the sums, and the rest find theirs in the cache."""
+        if layer is not None and function in _BY_LAYER:
+            self._measure_layers(function)
+            return self._cache[(function, layer)]
+        return super()._measure(function, layer)
+
+    def _measure_layers(self, function: str) -> None:
+        """:meth:`StepStatistics._measure` of ``function`` for every layer, into the cache."""
+        cache, names, square_sum = self._cache, self._names, self._square_sum
+        arrays = self.arrays
+        if function == "update_ratio":
+            update = arrays.update
+            for spec in self.layers:
+                changed, change, old = False, 0.0, 0.0
+                for name in names[spec.name]:
+                    moved = update.get(name + ".change")
+                    if moved is not None:
+                        changed = True
+                        change += square_sum(moved)
+                        before = update.get(name)
+                        if before is not None:
+                            old += square_sum(before)
+                ratio = math.sqrt(change) / math.sqrt(old) if changed and old else None
+                cache[(function, spec.name)] = ratio
+            return
+        store = arrays.grads if function == "grad_norm" else arrays.params
+        for spec in self.layers:
+            total, found = 0.0, False
+            for name in names[spec.name]:
+                array = store.get(name)
+                if array is not None:
+                    total += square_sum(array)
+                    found = True
+            cache[(function, spec.name)] = math.sqrt(total) if found else None
 
     # ------------------------------------------------ sums of squares, batched
     def _square_sum(self, array: Any) -> float:
@@ -178,26 +232,25 @@ class AttachedStatistics(StepStatistics):
         sums = self._sums
         groups: dict[tuple[torch.dtype, int], list[torch.Tensor]] = {}
         others: list[Any] = []  # sparse or integer tensors, arrays: not for _foreach_norm
-        finite = True
-        isfinite = math.isfinite
-        for array in (
+        everything = (
             *arrays.a,
             *arrays.dL_da,
             *arrays.grads.values(),
             *arrays.params.values(),
             *arrays.update.values(),
-        ):
+        )
+        # Most were measured where they were made; the outputs and their gradients not.
+        square_sums(sums, [a for a in everything if sums.get(id(a), (None,))[0] is not a])
+        finite = True
+        isfinite = math.isfinite
+        for array in everything:
             if array is None:
                 continue
             entry = sums.get(id(array))
             if entry is not None and entry[0] is array:
                 finite = finite and isfinite(entry[1])
                 continue
-            if _on_blas(array):
-                square = _blas_square_sum(array)
-                sums[id(array)] = (array, square)
-                finite = finite and isfinite(square)
-            elif not _measurable(array) or array.is_conj() or array.is_neg():
+            if not _measurable(array) or array.is_conj() or array.is_neg():
                 others.append(array)
             else:
                 groups.setdefault((array.dtype, array.get_device()), []).append(array)

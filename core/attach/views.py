@@ -14,6 +14,7 @@ still among ``param_names``, ``params``, ``grads`` and the update table.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -142,10 +143,10 @@ _EXPECTED: dict[str, tuple[str, ...]] = {
 }
 
 
-def state_terms(optimizer: torch.optim.Optimizer, p: torch.Tensor) -> dict[str, Any]:
-    """``p``'s optimizer state tensors that have its shape: the optimizer's own, which
-    its next step writes into (see :mod:`.live`)."""
-    state = optimizer.state.get(p, {})
+def state_terms(states: Mapping[Any, Mapping[str, Any]], p: torch.Tensor) -> dict[str, Any]:
+    """``p``'s optimizer state tensors that have its shape, from ``states`` (an optimizer's
+    ``state``): the optimizer's own, which its next step writes into (see :mod:`.live`)."""
+    state = states.get(p, {})
     return {
         k: v.detach()
         for k, v in state.items()
