@@ -54,6 +54,7 @@ from ..runview import GRANULARITIES, Batch, Granularity, LayerView, RunKind, Run
 from ..spec.expression_tree import Expression
 from ..watch.breakpoints import BreakHit, Breakpoint, RunResult
 from ..watch.breakpoints import run_until as run_until_hit
+from ..watch.watcher import Watch
 from .batches import Entry, Feed, batch_x, batch_y, call_model, check_loss, loss_of, to_host
 from .chain import chain_lines
 from .checks import check_inputs
@@ -72,7 +73,7 @@ from .hooks import (
 from .live import LiveArrays, LiveTerms
 from .names import parse_on_modules
 from .pending import pending_update
-from .state import StepState, StepWatch, edit_text, finish_statistics
+from .state import StepState, edit_text, finish_statistics
 from .stats import layer_spec, names_by_layer, square_sums
 from .travel import MIN_KEYFRAME_EVERY, Keyframes, restore, take
 from .views import layer_view, state_terms, term_names_of, update_rule_of
@@ -165,7 +166,7 @@ class AttachedRun:
         self.goes_back_exactly = (
             device.type == "cpu" or torch.are_deterministic_algorithms_enabled()
         )
-        self.watch = StepWatch(diagnostics or {}, self.parse_expression, tuple(breakpoints))
+        self.watch = Watch(diagnostics or {}, self.parse_expression, tuple(breakpoints))
         self._listeners: list[Callable[[RunView], None]] = []
         # counters: ``epoch`` counts finished epochs, as the scenario loop does
         self.phase = "update"

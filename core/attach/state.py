@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..watch.stats import StepArrays, StepStatistics
-from ..watch.watcher import Watch
 from .batches import Entry, batch_x, to_host
 from .hooks import Call
 from .stats import AttachedStatistics
@@ -17,7 +16,7 @@ from .stats import AttachedStatistics
 if TYPE_CHECKING:
     from .run import AttachedRun
 
-__all__ = ["StepState", "StepWatch", "edit_text", "finish_statistics"]
+__all__ = ["StepState", "edit_text", "finish_statistics"]
 
 
 @dataclass(eq=False)
@@ -37,22 +36,6 @@ class StepState:
     clip_factor: float = 1.0
     # Σ x² of tensors measured where they were made (see stats.square_sums), by id
     sums: dict[int, tuple[Any, float]] = field(default_factory=dict)
-
-
-class StepWatch(Watch):
-    """:class:`Watch` whose statistics of the last step go once the next step computes.
-
-    They are read between steps (breakpoints, the diagnostics, a layer's gradient norm
-    at phase "update"), and they hold that step's outputs, gradients, weights before
-    the update and changes: some 4 MB on a 784→256→256→10 MLP. Kept through the next
-    step, that step's own tensors could not reuse their memory, and its forward,
-    backward and update ran on colder memory than the plain loop's.
-    """
-
-    def forget(self) -> None:
-        """The next step computes: let the last step's statistics go (its hit with them)."""
-        self.stats = None
-        self._hit = None
 
 
 def edit_text(param: str, index: tuple[int, ...], old: float, new: float) -> str:

@@ -51,6 +51,13 @@ class Watch:
         for found in self.diagnostics.observe(stats):
             self.log.append(LogEntry(stats.step, "warning", found.text, found.layer, found.kind))
 
+    def forget(self) -> None:
+        """Let the last step's statistics go (and the breakpoint hit found in them): a
+        run whose next step computes, so that the arrays they hold (a whole step's
+        outputs, gradients and changes) free their memory for it."""
+        self.stats = None
+        self._hit = None
+
     def note(self, step: int, text: str, kind: str = "event") -> None:
         self.log.append(LogEntry(step, "info", text, kind=kind))
 

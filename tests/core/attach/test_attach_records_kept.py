@@ -135,3 +135,25 @@ def test_a_hand_edit_replayed_after_going_back_gives_the_same_numbers() -> None:
         np.testing.assert_array_equal(value, first[name])
     np.testing.assert_array_equal(run.last_update.arrays["0.weight.change"], change)  # type: ignore[union-attr]
     assert torch.equal(opt.state[model[0].weight]["exp_avg_sq"], state)
+
+
+def test_the_last_step_s_statistics_go_once_the_next_forward_runs() -> None:
+    """Kept through the next step they would hold a whole step's tensors; between steps
+    they are there for breakpoints and the panes, and a step's own stay readable."""
+    import weakref
+
+    model = _model()
+    run = attach(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 0.1), pairs())
+    run.step("batch")
+    stats = run.watch.stats
+    assert stats is not None and stats.grad_norm("0") is not None
+    gone = weakref.ref(stats)
+    del stats
+    run.step("layer")  # the input phase: the last step's statistics still stand
+    assert run.watch.stats is not None
+    while run.phase != "forward":
+        run.step("layer")
+    assert run.watch.stats is None and run.hit_breakpoint() is None
+    assert gone() is None  # nothing else held them
+    run.step("batch")
+    assert run.watch.stats is not None and run.watch.stats.step == 2  # the second step
