@@ -179,32 +179,13 @@ class AttachedStatistics(StepStatistics):
 
     def _measure_layers(self, function: str) -> None:
         """:meth:`StepStatistics._measure` of ``function`` for every layer, into the cache."""
-        cache, names, square_sum = self._cache, self._names, self._square_sum
-        arrays = self.arrays
-        if function == "update_ratio":
-            update = arrays.update
-            for spec in self.layers:
-                changed, change, old = False, 0.0, 0.0
-                for name in names[spec.name]:
-                    moved = update.get(name + ".change")
-                    if moved is not None:
-                        changed = True
-                        change += square_sum(moved)
-                        before = update.get(name)
-                        if before is not None:
-                            old += square_sum(before)
-                ratio = math.sqrt(change) / math.sqrt(old) if changed and old else None
-                cache[(function, spec.name)] = ratio
-            return
-        store = arrays.grads if function == "grad_norm" else arrays.params
+        measure = {
+            "grad_norm": self._grad_norm,
+            "weight_norm": self._weight_norm,
+            "update_ratio": self._update_ratio,
+        }[function]
         for spec in self.layers:
-            total, found = 0.0, False
-            for name in names[spec.name]:
-                array = store.get(name)
-                if array is not None:
-                    total += square_sum(array)
-                    found = True
-            cache[(function, spec.name)] = math.sqrt(total) if found else None
+            self._cache[(function, spec.name)] = measure(spec.name)
 
     # ------------------------------------------------ sums of squares, batched
     def _square_sum(self, array: Any) -> float:
